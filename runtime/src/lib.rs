@@ -1,0 +1,27 @@
+//! courier's runtime: targets, contexts, the wire model, the dispatcher, the mixed executor,
+//! RPC servers and clients, notifications, and the [`Transport`] trait. No broker code lives
+//! here; transports are separate crates that implement [`Transport`].
+//!
+//! Most users depend on the facade crate `courier`, which re-exports all of this together with
+//! the `#[rpc_endpoint]` macro and the built-in transports.
+#![deny(missing_docs)]
+
+pub mod context;
+pub mod endpoint;
+pub mod error;
+pub mod target;
+pub mod transport;
+pub mod url;
+pub mod wire;
+
+pub use context::Context;
+pub use endpoint::{
+    Endpoint, EndpointInfo, Invocation, MethodInfo, MethodKind, MethodResult, RemoteException,
+};
+pub use error::{BoxError, Error, TransportError};
+pub use target::{Target, Version, parse_version, version_is_compatible};
+pub use transport::{
+    CallOptions, Connector, DEFAULT_CONTROL_EXCHANGE, Delivery, Incoming, ListenOptions, Listener,
+    NotifyOptions, PendingReply, SendOptions, Transport, TransportConfig, connect, register_transport,
+};
+pub use url::{TransportHost, TransportUrl};

@@ -1,0 +1,330 @@
+//! The boundary between the runtime and a broker: oslo's driver verbs as an object-safe trait,
+//! and the registry that turns a transport URL into a transport.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use tokio::sync::mpsc;
+
+use crate::url::TransportUrl;
+use crate::wire::{Message, Notification, Reply, Request, WireError};
+use crate::{Target, TransportError};
+
+/// The control exchange oslo uses when a service sets none.
+pub const DEFAULT_CONTROL_EXCHANGE: &str = "openstack";
+
+/// A message broker, as the runtime sees it (oslo's driver interface).
+///
+/// Implementations: `courier-fake` (`fake://`) and `courier-amqp` (`rabbit://`, `amqp://`).
+/// Every method takes `&self`; a transport is shared as `Arc<dyn Transport>` by servers,
+/// clients and notifiers.
+#[async_trait::async_trait]
+pub trait Transport: Send + Sync + fmt::Debug + 'static {
+    /// Publishes a call and returns the stream its replies arrive on.
+    ///
+    /// `request.msg_id` is set by the caller; the transport sets `reply_q` (and
+    /// `unique_id`) and routes every reply carrying that `_msg_id` into the returned stream.
+    async fn call(
+        &self,
+        target: &Target,
+        request: Request,
+        options: &CallOptions,
+    ) -> Result<PendingReply, TransportError>;
+
+    /// Publishes a cast: to the topic (or `topic.server`), or to every server of the topic when
+    /// `target.fanout` is set. Returns once the broker accepted it.
+    async fn cast(
+        &self,
+        target: &Target,
+        request: Request,
+        options: &SendOptions,
+    ) -> Result<(), TransportError>;
+
+    /// Sends a reply (final or heartbeat) to a caller's reply queue.
+    async fn reply(&self, reply_q: &str, reply: Reply) -> Result<(), TransportError>;
+
+    /// Publishes a notification on `<target.topic>.<priority>` (lower case).
+    async fn notify(
+        &self,
+        target: &Target,
+        priority: &str,
+        notification: Notification,
+        options: &NotifyOptions,
+    ) -> Result<(), TransportError>;
+
+    /// Consumes RPC requests for a server target: `topic`, `topic.server` and the topic's fanout.
+    async fn listen(
+        &self,
+        target: &Target,
+        options: &ListenOptions,
+    ) -> Result<Box<dyn Listener>, TransportError>;
+
+    /// Consumes notifications for each `(target, priority)`: the shared `<topic>.<priority>`
+    /// queues, or the queue named `pool` when one is given.
+    async fn listen_for_notifications(
+        &self,
+        targets_and_priorities: &[(Target, String)],
+        pool: Option<&str>,
+        options: &ListenOptions,
+    ) -> Result<Box<dyn Listener>, TransportError>;
+
+    /// Releases connections and consumers; the transport is unusable afterwards.
+    async fn cleanup(&self);
+}
+
+/// Options of a call.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct CallOptions {
+    /// How long the caller will wait; also the request's expiration in the broker.
+    pub timeout: Duration,
+    /// Ask the broker to return the request when no queue is bound (fail fast).
+    pub mandatory: bool,
+}
+
+impl CallOptions {
+    /// Options with a timeout.
+    #[must_use]
+    pub fn new(timeout: Duration) -> Self {
+        Self { timeout, mandatory: false }
+    }
+
+    /// Sets mandatory delivery.
+    #[must_use]
+    pub fn with_mandatory(mut self, mandatory: bool) -> Self {
+        self.mandatory = mandatory;
+        self
+    }
+}
+
+/// Options of a cast.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct SendOptions {
+    /// Ask the broker to return the message when no queue is bound.
+    pub mandatory: bool,
+}
+
+impl SendOptions {
+    /// Sets mandatory delivery.
+    #[must_use]
+    pub fn with_mandatory(mut self, mandatory: bool) -> Self {
+        self.mandatory = mandatory;
+        self
+    }
+}
+
+/// Options of a notification publish.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct NotifyOptions {
+    /// Wrap the message in the 2.0 envelope (`messagingv2`) or send it bare (`messaging`).
+    pub envelope: bool,
+}
+
+impl Default for NotifyOptions {
+    fn default() -> Self {
+        Self { envelope: true }
+    }
+}
+
+impl NotifyOptions {
+    /// Sets whether the envelope is used.
+    #[must_use]
+    pub fn with_envelope(mut self, envelope: bool) -> Self {
+        self.envelope = envelope;
+        self
+    }
+}
+
+/// Options of a listener.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ListenOptions {
+    /// How many unacknowledged messages the broker may push ahead (AMQP prefetch). The server
+    /// sets it from its executor's capacity so nothing buffers without bound.
+    pub prefetch: u16,
+    /// For notification listeners with no pool: use a private queue that expires when the
+    /// listener goes away instead of the shared `<topic>.<priority>` queues (for taps such as
+    /// `courier listen`).
+    pub private_queue: bool,
+}
+
+impl Default for ListenOptions {
+    fn default() -> Self {
+        Self { prefetch: 1, private_queue: false }
+    }
+}
+
+impl ListenOptions {
+    /// Sets the prefetch.
+    #[must_use]
+    pub fn with_prefetch(mut self, prefetch: u16) -> Self {
+        self.prefetch = prefetch.max(1);
+        self
+    }
+
+    /// Uses a private, expiring queue (notification taps).
+    #[must_use]
+    pub fn with_private_queue(mut self, private_queue: bool) -> Self {
+        self.private_queue = private_queue;
+        self
+    }
+}
+
+/// The replies of one call, as the transport routes them.
+///
+/// Dropping it tells the transport the caller stopped waiting (late replies are then dropped
+/// with a log line, as oslo does).
+pub struct PendingReply {
+    receiver: mpsc::Receiver<Result<Reply, TransportError>>,
+    on_drop: Option<Box<dyn FnOnce() + Send + Sync>>,
+}
+
+impl PendingReply {
+    /// Wraps a channel; `on_drop` runs when the caller stops waiting.
+    #[must_use]
+    pub fn new(
+        receiver: mpsc::Receiver<Result<Reply, TransportError>>,
+        on_drop: impl FnOnce() + Send + Sync + 'static,
+    ) -> Self {
+        Self { receiver, on_drop: Some(Box::new(on_drop)) }
+    }
+
+    /// The next reply (or heartbeat); `None` if the transport went away.
+    pub async fn recv(&mut self) -> Option<Result<Reply, TransportError>> {
+        self.receiver.recv().await
+    }
+}
+
+impl Drop for PendingReply {
+    fn drop(&mut self) {
+        if let Some(on_drop) = self.on_drop.take() {
+            on_drop();
+        }
+    }
+}
+
+impl fmt::Debug for PendingReply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PendingReply").finish_non_exhaustive()
+    }
+}
+
+/// A consumer: yields incoming messages until it is closed.
+#[async_trait::async_trait]
+pub trait Listener: Send {
+    /// The next message, decoded from its envelope; `None` once the listener is closed or the
+    /// transport is gone for good. The transport keeps consuming across reconnects.
+    async fn next(&mut self) -> Option<Incoming>;
+
+    /// Stops consuming. Messages not yet acknowledged go back to the broker.
+    async fn close(&mut self);
+}
+
+/// One message taken off a queue, not yet acknowledged.
+#[non_exhaustive]
+pub struct Incoming {
+    /// The decoded object, or why it could not be decoded.
+    pub message: Result<Message, WireError>,
+    /// How to settle it with the broker.
+    pub delivery: Box<dyn Delivery>,
+}
+
+impl Incoming {
+    /// Pairs a message with its delivery handle.
+    #[must_use]
+    pub fn new(message: Result<Message, WireError>, delivery: Box<dyn Delivery>) -> Self {
+        Self { message, delivery }
+    }
+}
+
+impl fmt::Debug for Incoming {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Incoming").field("message", &self.message).finish_non_exhaustive()
+    }
+}
+
+/// Settles one message with the broker. Each method is called at most once, and only one of
+/// them.
+#[async_trait::async_trait]
+pub trait Delivery: Send + Sync {
+    /// Done with it.
+    async fn ack(&self) -> Result<(), TransportError>;
+    /// Put it back to be delivered again.
+    async fn requeue(&self) -> Result<(), TransportError>;
+    /// Refuse it for good (a dead-letter exchange may catch it).
+    async fn reject(&self) -> Result<(), TransportError>;
+}
+
+/// Configuration a transport is built with besides its URL.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct TransportConfig {
+    /// The default topic exchange (oslo's `control_exchange`).
+    pub control_exchange: String,
+}
+
+impl Default for TransportConfig {
+    fn default() -> Self {
+        Self { control_exchange: DEFAULT_CONTROL_EXCHANGE.to_owned() }
+    }
+}
+
+impl TransportConfig {
+    /// Sets the control exchange.
+    #[must_use]
+    pub fn with_control_exchange(mut self, exchange: impl Into<String>) -> Self {
+        self.control_exchange = exchange.into();
+        self
+    }
+}
+
+/// Builds a transport for a parsed URL.
+pub type Connector =
+    fn(TransportUrl, TransportConfig) -> BoxFuture<'static, Result<Arc<dyn Transport>, TransportError>>;
+
+fn registry() -> &'static RwLock<HashMap<String, Connector>> {
+    static REGISTRY: std::sync::OnceLock<RwLock<HashMap<String, Connector>>> = std::sync::OnceLock::new();
+    REGISTRY.get_or_init(Default::default)
+}
+
+/// Registers the transport for a URL scheme (`fake`, `rabbit`, ...), replacing any other.
+pub fn register_transport(scheme: &str, connector: Connector) {
+    registry()
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(scheme.to_owned(), connector);
+}
+
+/// Builds a transport from a URL with the transport registered for its scheme.
+///
+/// # Errors
+/// [`TransportError::InvalidUrl`] for a bad URL, [`TransportError::UnknownScheme`] when no
+/// transport is registered for it, or the transport's own error.
+pub async fn connect(url: &str, config: TransportConfig) -> Result<Arc<dyn Transport>, TransportError> {
+    let url: TransportUrl = url.parse()?;
+    let connector = registry()
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(url.driver())
+        .copied()
+        .ok_or_else(|| TransportError::UnknownScheme(url.driver().to_owned()))?;
+    tracing::debug!(url = %url, "connecting transport");
+    connector(url, config).await
+}
+
+impl dyn Transport {
+    /// Builds a transport from a URL (`fake://`, `rabbit://user:pass@host:5672/vhost`) with the
+    /// default configuration. The facade crate `courier` registers its built-in transports;
+    /// see [`register_transport`].
+    ///
+    /// # Errors
+    /// As [`connect`].
+    pub async fn from_url(url: &str) -> Result<Arc<dyn Transport>, TransportError> {
+        connect(url, TransportConfig::default()).await
+    }
+}
