@@ -6,19 +6,23 @@
 //! the `#[rpc_endpoint]` macro and the built-in transports.
 #![deny(missing_docs)]
 
+pub mod client;
 pub mod context;
 pub mod endpoint;
 pub mod error;
+pub mod serializer;
 pub mod target;
 pub mod transport;
 pub mod url;
 pub mod wire;
 
+pub use client::RpcClient;
 pub use context::Context;
 pub use endpoint::{
     Endpoint, EndpointInfo, Invocation, MethodInfo, MethodKind, MethodResult, RemoteException,
 };
 pub use error::{BoxError, Error, TransportError};
+pub use serializer::{NoOpSerializer, Serializer};
 pub use target::{Target, Version, parse_version, version_is_compatible};
 pub use transport::{
     CallOptions, Connector, DEFAULT_CONTROL_EXCHANGE, Delivery, Incoming, ListenOptions, Listener,

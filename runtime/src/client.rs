@@ -1,0 +1,318 @@
+//! The RPC client: call, cast and fanout cast to a target.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use crate::serializer::{NoOpSerializer, Serializer};
+use crate::transport::{CallOptions, SendOptions};
+use crate::wire::{self, Request};
+use crate::{Context, Error, Target, Transport, TransportError, version_is_compatible};
+
+/// oslo's `rpc_response_timeout`: how long a call waits when no timeout is set.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Calls and casts methods of the servers of a target.
+///
+/// Cheap to clone; `prepare()` (a clone) plus `with_*` overrides a target field or an option
+/// for some calls only, as oslo's `prepare()`.
+///
+/// ```
+/// # async fn demo(transport: std::sync::Arc<dyn courier_runtime::Transport>) -> Result<(), courier_runtime::Error> {
+/// use std::time::Duration;
+/// use courier_runtime::{Context, RpcClient, Target};
+///
+/// let client = RpcClient::new(transport, Target::new("compute")).with_timeout(Duration::from_secs(5));
+/// let ctx = Context::new().with_user("alice");
+/// let args = serde_json::json!({"payload": [1, 2]}).as_object().cloned().unwrap_or_default();
+/// let echoed = client.call(&ctx, "echo", args.clone()).await?;
+/// client.prepare().with_server("host1").cast(&ctx, "echo", args.clone()).await?;
+/// client.prepare().with_fanout(true).cast(&ctx, "echo", args).await?;
+/// # let _ = echoed; Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RpcClient {
+    transport: Arc<dyn Transport>,
+    target: Target,
+    timeout: Duration,
+    call_monitor_timeout: Option<Duration>,
+    version_cap: Option<String>,
+    mandatory: bool,
+    serializer: Arc<dyn Serializer>,
+}
+
+impl fmt::Debug for RpcClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RpcClient")
+            .field("target", &self.target)
+            .field("timeout", &self.timeout)
+            .field("call_monitor_timeout", &self.call_monitor_timeout)
+            .field("version_cap", &self.version_cap)
+            .field("mandatory", &self.mandatory)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RpcClient {
+    /// A client for `target` with oslo's defaults (60 s timeout, no version cap).
+    #[must_use]
+    pub fn new(transport: Arc<dyn Transport>, target: Target) -> Self {
+        Self {
+            transport,
+            target,
+            timeout: DEFAULT_CALL_TIMEOUT,
+            call_monitor_timeout: None,
+            version_cap: None,
+            mandatory: false,
+            serializer: Arc::new(NoOpSerializer),
+        }
+    }
+
+    /// A copy to override options for some calls (oslo's `prepare()`).
+    #[must_use]
+    pub fn prepare(&self) -> Self {
+        self.clone()
+    }
+
+    /// The target calls go to.
+    #[must_use]
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// The transport.
+    #[must_use]
+    pub fn transport(&self) -> &Arc<dyn Transport> {
+        &self.transport
+    }
+
+    /// Sets the call timeout (also the request's expiration in the broker).
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Asks servers for heartbeats: a call fails when neither a reply nor a heartbeat arrives
+    /// for this long, while the timeout still bounds the whole call. Servers heartbeat every
+    /// `whole seconds / 2`, so use at least 2 s.
+    #[must_use]
+    pub fn with_call_monitor_timeout(mut self, timeout: Duration) -> Self {
+        self.call_monitor_timeout = Some(timeout);
+        self
+    }
+
+    /// Refuses (before sending) messages whose version is not compatible with `cap`.
+    #[must_use]
+    pub fn with_version_cap(mut self, cap: impl Into<String>) -> Self {
+        self.version_cap = Some(cap.into());
+        self
+    }
+
+    /// Asks the broker to return messages no queue is bound for, so a call to a topic nobody
+    /// serves fails at once with an undeliverable error instead of timing out.
+    #[must_use]
+    pub fn with_mandatory(mut self, mandatory: bool) -> Self {
+        self.mandatory = mandatory;
+        self
+    }
+
+    /// Sets the serializer.
+    #[must_use]
+    pub fn with_serializer(mut self, serializer: Arc<dyn Serializer>) -> Self {
+        self.serializer = serializer;
+        self
+    }
+
+    /// Overrides the exchange.
+    #[must_use]
+    pub fn with_exchange(mut self, exchange: impl Into<String>) -> Self {
+        self.target.exchange = Some(exchange.into());
+        self
+    }
+
+    /// Overrides the topic.
+    #[must_use]
+    pub fn with_topic(mut self, topic: impl Into<String>) -> Self {
+        self.target.topic = Some(topic.into());
+        self
+    }
+
+    /// Overrides the namespace.
+    #[must_use]
+    pub fn with_namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.target.namespace = Some(namespace.into());
+        self
+    }
+
+    /// Overrides the version.
+    #[must_use]
+    pub fn with_version(mut self, version: impl Into<String>) -> Self {
+        self.target.version = Some(version.into());
+        self
+    }
+
+    /// Addresses one server.
+    #[must_use]
+    pub fn with_server(mut self, server: impl Into<String>) -> Self {
+        self.target.server = Some(server.into());
+        self
+    }
+
+    /// Sends casts to every server of the topic.
+    #[must_use]
+    pub fn with_fanout(mut self, fanout: bool) -> Self {
+        self.target.fanout = fanout;
+        self
+    }
+
+    /// oslo's `can_send_version`: whether `version` (or the target's) is allowed by the cap.
+    /// Without a cap everything is; with a cap, a message without a version is not.
+    #[must_use]
+    pub fn can_send_version(&self, version: Option<&str>) -> bool {
+        match (&self.version_cap, version.or(self.target.version.as_deref())) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(cap), Some(version)) => version_is_compatible(cap, version),
+        }
+    }
+
+    fn check_version_cap(&self) -> Result<(), Error> {
+        if self.can_send_version(None) {
+            return Ok(());
+        }
+        Err(Error::VersionCap {
+            version: self.target.version.clone().unwrap_or_else(|| "(none)".into()),
+            cap: self.version_cap.clone().unwrap_or_default(),
+        })
+    }
+
+    fn build_request(
+        &self,
+        context: &Context,
+        method: &str,
+        args: Map<String, Value>,
+    ) -> Result<Request, Error> {
+        let mut serialized = Map::new();
+        for (name, value) in args {
+            let value = self
+                .serializer
+                .serialize_entity(context, value)
+                .map_err(|e| Error::InvalidArgument(format!("argument '{name}': {e}")))?;
+            serialized.insert(name, value);
+        }
+        let mut request =
+            Request::new(method, serialized).with_context(self.serializer.serialize_context(context));
+        request.namespace.clone_from(&self.target.namespace);
+        request.version.clone_from(&self.target.version);
+        Ok(request)
+    }
+
+    /// Calls `method` with keyword arguments and waits for its result.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] when no reply arrives in time; [`Error::Remote`],
+    /// [`Error::NoSuchMethod`] or [`Error::UnsupportedVersion`] when the server says so;
+    /// [`Error::InvalidTarget`], [`Error::VersionCap`] or [`Error::InvalidArgument`] before
+    /// sending; [`Error::Transport`] when the broker fails.
+    pub async fn call(
+        &self,
+        context: &Context,
+        method: &str,
+        args: Map<String, Value>,
+    ) -> Result<Value, Error> {
+        self.target.validate_for_call()?;
+        self.check_version_cap()?;
+        let topic = self.target.require_topic("to send")?.to_owned();
+        let mut request = self.build_request(context, method, args)?;
+        let msg_id = wire::new_id();
+        request.msg_id = Some(msg_id.clone());
+        request.call_monitor_timeout = self.call_monitor_timeout.map(|t| t.as_secs_f64());
+        let span = tracing::debug_span!("rpc.call", %method, %msg_id, %topic);
+        async {
+            let options = CallOptions::new(self.timeout).with_mandatory(self.mandatory);
+            let mut pending = self.transport.call(&self.target, request, &options).await?;
+            let deadline = Instant::now() + self.timeout;
+            let mut monitor_deadline = self.call_monitor_timeout.map(|t| Instant::now() + t);
+            let timed_out =
+                || Error::Timeout { msg_id: msg_id.clone(), topic: topic.clone(), timeout: self.timeout };
+            loop {
+                let wait_until = monitor_deadline.map_or(deadline, |m| m.min(deadline));
+                let reply = match tokio::time::timeout_at(wait_until, pending.recv()).await {
+                    Err(_) => return Err(timed_out()),
+                    Ok(None) => return Err(TransportError::Closed.into()),
+                    Ok(Some(reply)) => reply?,
+                };
+                if reply.is_heartbeat() {
+                    tracing::trace!("call-monitor heartbeat");
+                    monitor_deadline = self.call_monitor_timeout.map(|t| Instant::now() + t);
+                    continue;
+                }
+                if !reply.ending {
+                    // The old two-message reply scheme: a result first, the ending after it.
+                    continue;
+                }
+                if let Some(failure) = reply.failure {
+                    return Err(Error::from_failure(failure));
+                }
+                return self
+                    .serializer
+                    .deserialize_entity(context, reply.result)
+                    .map_err(|e| Error::InvalidArgument(format!("the result of {method}(): {e}")));
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Calls `method` with arguments given as any serializable map-like value, decoding the
+    /// result into `R`.
+    ///
+    /// # Errors
+    /// As [`call`](Self::call), plus [`Error::InvalidArgument`] when the arguments are not a
+    /// JSON object or the result does not decode.
+    pub async fn call_as<A: Serialize, R: DeserializeOwned>(
+        &self,
+        context: &Context,
+        method: &str,
+        args: &A,
+    ) -> Result<R, Error> {
+        let value = self.call(context, method, to_args(args)?).await?;
+        crate::endpoint::support::decode_result(value, method)
+    }
+
+    /// Casts `method` with keyword arguments: returns once the broker accepted it; no result,
+    /// no server error is ever seen. With `with_fanout(true)`, every server of the topic gets it.
+    ///
+    /// # Errors
+    /// [`Error::InvalidTarget`], [`Error::VersionCap`] or [`Error::InvalidArgument`] before
+    /// sending; [`Error::Transport`] when the broker fails or (mandatory) nobody listens.
+    pub async fn cast(&self, context: &Context, method: &str, args: Map<String, Value>) -> Result<(), Error> {
+        self.target.validate_for_send()?;
+        self.check_version_cap()?;
+        let request = self.build_request(context, method, args)?;
+        let options = SendOptions::default().with_mandatory(self.mandatory);
+        tracing::debug!(%method, topic = ?self.target.topic, fanout = self.target.fanout, "rpc.cast");
+        self.transport.cast(&self.target, request, &options).await?;
+        Ok(())
+    }
+}
+
+/// Turns any serializable map-like value into keyword arguments.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] when it is not a JSON object.
+pub fn to_args<A: Serialize + ?Sized>(args: &A) -> Result<Map<String, Value>, Error> {
+    match serde_json::to_value(args) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(Value::Null) => Ok(Map::new()),
+        Ok(other) => Err(Error::InvalidArgument(format!("arguments must be a JSON object, not {other}"))),
+        Err(e) => Err(Error::InvalidArgument(format!("arguments are not JSON: {e}"))),
+    }
+}
