@@ -8,9 +8,12 @@
 
 pub mod client;
 pub mod context;
+pub mod dispatch;
 pub mod endpoint;
 pub mod error;
+pub mod executor;
 pub mod serializer;
+pub mod server;
 pub mod target;
 pub mod transport;
 pub mod url;
@@ -18,11 +21,14 @@ pub mod wire;
 
 pub use client::RpcClient;
 pub use context::Context;
+pub use dispatch::Dispatcher;
 pub use endpoint::{
     Endpoint, EndpointInfo, Invocation, MethodInfo, MethodKind, MethodResult, RemoteException,
 };
 pub use error::{BoxError, Error, TransportError};
+pub use executor::{ExecutorConfig, ExecutorMode};
 pub use serializer::{NoOpSerializer, Serializer};
+pub use server::{DrainReport, RpcServer, RpcServerBuilder};
 pub use target::{Target, Version, parse_version, version_is_compatible};
 pub use transport::{
     CallOptions, Connector, DEFAULT_CONTROL_EXCHANGE, Delivery, Incoming, ListenOptions, Listener,

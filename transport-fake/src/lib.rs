@@ -1,1 +1,390 @@
-//! placeholder
+//! courier's in-memory transport for `fake://` URLs: tests and demos without a broker.
+//!
+//! It follows oslo.messaging's fake driver: one broker per process shared by every `fake://`
+//! transport (a server on one transport answers a client on another), exchanges holding topic
+//! queues with competing consumers, per-server queues, fanout to every server queue of a
+//! topic, and one queue per notification pool. Unlike oslo's, every message goes through the
+//! real wire encoding (the 2.0 envelope), so serialization bugs show in memory too, delivery
+//! wakes listeners instead of polling, a call's request expires with its timeout, and cleanup
+//! only releases what this transport owns, so parallel tests never disturb each other.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! use courier_runtime::{Transport, TransportConfig};
+//!
+//! let transport = courier_fake::connect(TransportConfig::default());
+//! assert!(format!("{transport:?}").contains("FakeTransport"));
+//! transport.cleanup().await;
+//! # }
+//! ```
+#![deny(missing_docs)]
+
+mod broker;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use futures::future::BoxFuture;
+use tokio::sync::{Notify, mpsc};
+use tokio::time::Instant;
+
+use courier_runtime::wire::{self, Notification, Reply, Request};
+use courier_runtime::{
+    CallOptions, Delivery, Incoming, ListenOptions, Listener, NotifyOptions, PendingReply, SendOptions,
+    Target, Transport, TransportConfig, TransportError, TransportUrl,
+};
+
+use broker::{Queue, Stored, broker, lock};
+
+/// How many replies (heartbeats included) may wait for a caller to read them.
+const REPLY_BUFFER: usize = 16;
+
+type Waiters = Arc<Mutex<HashMap<String, mpsc::Sender<Result<Reply, TransportError>>>>>;
+
+/// An in-memory transport. Build one with [`connect`] or the URL `fake://`.
+pub struct FakeTransport {
+    control_exchange: String,
+    reply_q: String,
+    waiters: Waiters,
+    closed: AtomicBool,
+}
+
+impl std::fmt::Debug for FakeTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeTransport")
+            .field("control_exchange", &self.control_exchange)
+            .field("reply_q", &self.reply_q)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds an in-memory transport.
+#[must_use]
+pub fn connect(config: TransportConfig) -> Arc<dyn Transport> {
+    let transport = FakeTransport {
+        control_exchange: config.control_exchange,
+        reply_q: format!("reply_{}", wire::new_id()),
+        waiters: Arc::default(),
+        closed: AtomicBool::new(false),
+    };
+    broker().add_reply_queue(transport.reply_q.clone(), Arc::downgrade(&transport.waiters));
+    Arc::new(transport)
+}
+
+/// Registers `fake://` with the runtime's transport registry.
+pub fn register() {
+    courier_runtime::register_transport("fake", connect_url);
+}
+
+fn connect_url(
+    _url: TransportUrl,
+    config: TransportConfig,
+) -> BoxFuture<'static, Result<Arc<dyn Transport>, TransportError>> {
+    Box::pin(async move { Ok(connect(config)) })
+}
+
+/// How many messages wait in the shared queue of `topic` on `exchange` (not yet taken by any
+/// server): lets tests check that back-pressure leaves work in the broker.
+#[must_use]
+pub fn queued(exchange: &str, topic: &str) -> usize {
+    broker().topic_queue(exchange, topic, None).len()
+}
+
+impl FakeTransport {
+    fn exchange<'a>(&'a self, target: &'a Target) -> &'a str {
+        target.exchange.as_deref().unwrap_or(&self.control_exchange)
+    }
+
+    fn check_open(&self) -> Result<(), TransportError> {
+        if self.closed.load(Ordering::Acquire) { Err(TransportError::Closed) } else { Ok(()) }
+    }
+
+    /// Delivers a request as oslo's fake driver does.
+    fn deliver(
+        &self,
+        target: &Target,
+        body: Vec<u8>,
+        mandatory: bool,
+        expires_at: Option<Instant>,
+    ) -> Result<(), TransportError> {
+        let topic =
+            target.topic.as_deref().ok_or(TransportError::Refused("a topic is required to send".into()))?;
+        let exchange = self.exchange(target);
+        let mut broker = broker();
+        let queues = if target.fanout {
+            broker.fanout_targets(exchange, topic)
+        } else if let Some(server) = &target.server {
+            if mandatory {
+                broker.existing_server_queue(exchange, topic, server).into_iter().collect()
+            } else {
+                vec![broker.server_queue(exchange, topic, server)]
+            }
+        } else {
+            broker.topic_targets(exchange, topic, !mandatory)
+        };
+        drop(broker);
+        if queues.is_empty() && (mandatory || !target.fanout) {
+            let routing_key = match &target.server {
+                Some(server) => format!("{topic}.{server}"),
+                None => topic.to_owned(),
+            };
+            return Err(TransportError::Undeliverable { exchange: exchange.to_owned(), routing_key });
+        }
+        for queue in queues {
+            queue.push_back(Stored { body: body.clone(), expires_at });
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Transport for FakeTransport {
+    async fn call(
+        &self,
+        target: &Target,
+        mut request: Request,
+        options: &CallOptions,
+    ) -> Result<PendingReply, TransportError> {
+        self.check_open()?;
+        let msg_id =
+            request.msg_id.clone().ok_or(TransportError::Refused("a call needs a _msg_id".into()))?;
+        request.reply_q = Some(self.reply_q.clone());
+        request.unique_id = Some(wire::new_id());
+        let (sender, receiver) = mpsc::channel(REPLY_BUFFER);
+        lock(&self.waiters).insert(msg_id.clone(), sender);
+        let body = wire::encode_envelope(&request.to_message());
+        let expires_at = Instant::now().checked_add(options.timeout);
+        let pending = {
+            let waiters = Arc::downgrade(&self.waiters);
+            PendingReply::new(receiver, move || {
+                if let Some(waiters) = waiters.upgrade() {
+                    lock(&waiters).remove(&msg_id);
+                }
+            })
+        };
+        self.deliver(target, body, options.mandatory, expires_at)?;
+        Ok(pending)
+    }
+
+    async fn cast(
+        &self,
+        target: &Target,
+        mut request: Request,
+        options: &SendOptions,
+    ) -> Result<(), TransportError> {
+        self.check_open()?;
+        request.unique_id = Some(wire::new_id());
+        self.deliver(target, wire::encode_envelope(&request.to_message()), options.mandatory, None)
+    }
+
+    async fn reply(&self, reply_q: &str, mut reply: Reply) -> Result<(), TransportError> {
+        reply.unique_id = Some(wire::new_id());
+        let body = wire::encode_envelope(&reply.to_message());
+        let undeliverable =
+            || TransportError::Undeliverable { exchange: String::new(), routing_key: reply_q.to_owned() };
+        let waiters = broker().reply_router(reply_q).and_then(|w| w.upgrade()).ok_or_else(undeliverable)?;
+        let reply = Reply::from_message(wire::decode_body(&body)?)?;
+        let msg_id = reply.msg_id.clone().unwrap_or_default();
+        let sender = lock(&waiters).get(&msg_id).cloned();
+        match sender {
+            Some(sender) => {
+                if sender.try_send(Ok(reply)).is_err() {
+                    tracing::debug!(%msg_id, "the caller is not reading replies; dropping one");
+                }
+            }
+            None => tracing::info!(%msg_id, "no call is waiting for this reply (it timed out?); dropping it"),
+        }
+        Ok(())
+    }
+
+    async fn notify(
+        &self,
+        target: &Target,
+        priority: &str,
+        notification: Notification,
+        options: &NotifyOptions,
+    ) -> Result<(), TransportError> {
+        self.check_open()?;
+        let topic =
+            target.topic.as_deref().ok_or(TransportError::Refused("a topic is required to notify".into()))?;
+        let message = notification.to_message();
+        let body =
+            if options.envelope { wire::encode_envelope(&message) } else { wire::encode_bare(&message) };
+        let routing = format!("{topic}.{}", priority.to_ascii_lowercase());
+        let queues = broker().topic_targets(self.exchange(target), &routing, true);
+        for queue in queues {
+            queue.push_back(Stored { body: body.clone(), expires_at: None });
+        }
+        Ok(())
+    }
+
+    async fn listen(
+        &self,
+        target: &Target,
+        _options: &ListenOptions,
+    ) -> Result<Box<dyn Listener>, TransportError> {
+        self.check_open()?;
+        let topic =
+            target.topic.as_deref().ok_or(TransportError::Refused("a topic is required to listen".into()))?;
+        let server = target
+            .server
+            .as_deref()
+            .ok_or(TransportError::Refused("a server is required to listen".into()))?;
+        let exchange = self.exchange(target);
+        let mut broker = broker();
+        let queues =
+            vec![broker.server_queue(exchange, topic, server), broker.topic_queue(exchange, topic, None)];
+        Ok(Box::new(FakeListener::new(queues)))
+    }
+
+    async fn listen_for_notifications(
+        &self,
+        targets_and_priorities: &[(Target, String)],
+        pool: Option<&str>,
+        options: &ListenOptions,
+    ) -> Result<Box<dyn Listener>, TransportError> {
+        self.check_open()?;
+        let private_pool =
+            (pool.is_none() && options.private_queue).then(|| format!("courier-tap-{}", wire::new_id()));
+        let pool = pool.or(private_pool.as_deref());
+        let mut broker = broker();
+        let mut queues = Vec::new();
+        for (target, priority) in targets_and_priorities {
+            let topic = target
+                .topic
+                .as_deref()
+                .ok_or(TransportError::Refused("a topic is required to listen".into()))?;
+            let routing = format!("{topic}.{}", priority.to_ascii_lowercase());
+            queues.push(broker.topic_queue(self.exchange(target), &routing, pool));
+        }
+        Ok(Box::new(FakeListener::new(queues)))
+    }
+
+    async fn cleanup(&self) {
+        self.closed.store(true, Ordering::Release);
+        broker().remove_reply_queue(&self.reply_q);
+        lock(&self.waiters).clear();
+    }
+}
+
+/// Consumes from its queues in order; delivery wakes it.
+struct FakeListener {
+    queues: Vec<Arc<Queue>>,
+    waker: Arc<Notify>,
+    closed: bool,
+}
+
+impl FakeListener {
+    fn new(queues: Vec<Arc<Queue>>) -> Self {
+        let waker = Arc::new(Notify::new());
+        for queue in &queues {
+            queue.subscribe(&waker);
+        }
+        Self { queues, waker, closed: false }
+    }
+}
+
+#[async_trait]
+impl Listener for FakeListener {
+    async fn next(&mut self) -> Option<Incoming> {
+        loop {
+            if self.closed {
+                return None;
+            }
+            for queue in &self.queues {
+                if let Some(stored) = queue.pop() {
+                    let message = wire::decode_body(&stored.body);
+                    let delivery =
+                        FakeDelivery { queue: Arc::clone(queue), stored: Mutex::new(Some(stored)) };
+                    return Some(Incoming::new(message, Box::new(delivery)));
+                }
+            }
+            self.waker.notified().await;
+        }
+    }
+
+    async fn close(&mut self) {
+        self.closed = true;
+    }
+}
+
+/// A message taken off a queue; dropped unsettled, it goes back (as on a closed channel).
+struct FakeDelivery {
+    queue: Arc<Queue>,
+    stored: Mutex<Option<Stored>>,
+}
+
+impl FakeDelivery {
+    fn take(&self) -> Option<Stored> {
+        lock(&self.stored).take()
+    }
+}
+
+#[async_trait]
+impl Delivery for FakeDelivery {
+    async fn ack(&self) -> Result<(), TransportError> {
+        self.take();
+        Ok(())
+    }
+
+    async fn requeue(&self) -> Result<(), TransportError> {
+        if let Some(stored) = self.take() {
+            self.queue.push_front(stored);
+        }
+        Ok(())
+    }
+
+    async fn reject(&self) -> Result<(), TransportError> {
+        if self.take().is_some() {
+            tracing::warn!("message rejected without requeue; the in-memory broker drops it");
+        }
+        Ok(())
+    }
+}
+
+impl Drop for FakeDelivery {
+    fn drop(&mut self) {
+        if let Some(stored) = self.take() {
+            self.queue.push_front(stored);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn unsettled_deliveries_go_back() {
+        let transport = connect(TransportConfig::default());
+        let topic = format!("t-{}", wire::new_id());
+        let target = Target::new(&topic).with_server("s");
+        let mut listener = transport.listen(&target, &ListenOptions::default()).await.unwrap();
+        transport
+            .cast(&Target::new(&topic), Request::new("m", Default::default()), &SendOptions::default())
+            .await
+            .unwrap();
+        let first = listener.next().await.unwrap();
+        drop(first);
+        let again = listener.next().await.unwrap();
+        assert_eq!(again.message.unwrap()["method"], "m");
+        again.delivery.ack().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn mandatory_needs_a_queue() {
+        let transport = connect(TransportConfig::default());
+        let target = Target::new(format!("nobody-{}", wire::new_id()));
+        let err = transport
+            .cast(
+                &target,
+                Request::new("m", Default::default()),
+                &SendOptions::default().with_mandatory(true),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, TransportError::Undeliverable { .. }), "{err}");
+    }
+}

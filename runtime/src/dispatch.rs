@@ -1,0 +1,196 @@
+//! The dispatcher: picks the endpoint and method for a request with oslo's rules.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use crate::endpoint::{Endpoint, EndpointInfo, Invocation, MethodInfo, MethodKind};
+use crate::version_is_compatible;
+use crate::wire::{Failure, Request};
+
+/// The version an endpoint (or a request) without one has.
+pub const DEFAULT_VERSION: &str = "1.0";
+
+/// oslo's built-in ping method, served when enabled.
+pub const PING_METHOD: &str = "oslo_rpc_server_ping";
+
+/// A method chosen for a request.
+#[derive(Clone)]
+pub struct Route {
+    /// The endpoint that serves it.
+    pub endpoint: Arc<dyn Endpoint>,
+    /// Its row in the endpoint's table.
+    pub index: usize,
+    /// The row.
+    pub method: &'static MethodInfo,
+}
+
+impl Route {
+    /// How the method runs.
+    #[must_use]
+    pub fn kind(&self) -> MethodKind {
+        self.method.kind
+    }
+
+    /// Binds the arguments.
+    #[must_use]
+    pub fn invoke(&self, context: crate::Context, args: Map<String, Value>) -> Invocation {
+        Arc::clone(&self.endpoint).invoke(self.index, context, args)
+    }
+}
+
+impl std::fmt::Debug for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Route")
+            .field("endpoint", &self.endpoint.info().type_name)
+            .field("method", &self.method)
+            .finish()
+    }
+}
+
+/// Endpoints tried in order, as oslo's `RPCDispatcher`.
+#[derive(Clone, Default)]
+pub struct Dispatcher {
+    endpoints: Vec<Arc<dyn Endpoint>>,
+}
+
+impl std::fmt::Debug for Dispatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.endpoints.iter().map(|e| e.info().type_name)).finish()
+    }
+}
+
+impl Dispatcher {
+    /// A dispatcher over `endpoints`, tried in order.
+    #[must_use]
+    pub fn new(endpoints: Vec<Arc<dyn Endpoint>>) -> Self {
+        Self { endpoints }
+    }
+
+    /// Adds oslo's `oslo_rpc_server_ping` method (null namespace, version 1.0), answering "pong".
+    #[must_use]
+    pub fn with_ping(mut self) -> Self {
+        self.endpoints.push(Arc::new(PingEndpoint));
+        self
+    }
+
+    /// The endpoints.
+    #[must_use]
+    pub fn endpoints(&self) -> &[Arc<dyn Endpoint>] {
+        &self.endpoints
+    }
+
+    /// Chooses the method for a request.
+    ///
+    /// For each endpoint in order whose namespace matches and whose version is compatible,
+    /// the method is looked up; names starting with `_` are never callable. When none has it,
+    /// the failure is `NoSuchMethod` if some endpoint matched namespace and version, else
+    /// `UnsupportedVersion`, exactly as oslo decides.
+    ///
+    /// # Errors
+    /// The failure to reply with.
+    pub fn route(&self, request: &Request) -> Result<Route, Failure> {
+        let version = request.version.as_deref().unwrap_or(DEFAULT_VERSION);
+        let mut found_compatible = false;
+        for endpoint in &self.endpoints {
+            let info = endpoint.info();
+            if info.namespace != request.namespace.as_deref()
+                || !version_is_compatible(info.version.unwrap_or(DEFAULT_VERSION), version)
+            {
+                continue;
+            }
+            if !request.method.starts_with('_')
+                && let Some((index, method)) = info.method(&request.method)
+            {
+                return Ok(Route { endpoint: Arc::clone(endpoint), index, method });
+            }
+            found_compatible = true;
+        }
+        Err(if found_compatible {
+            Failure::no_such_method(&request.method)
+        } else {
+            Failure::unsupported_version(version, &request.method)
+        })
+    }
+}
+
+/// The endpoint behind [`Dispatcher::with_ping`].
+struct PingEndpoint;
+
+impl Endpoint for PingEndpoint {
+    fn info(&self) -> &'static EndpointInfo {
+        const METHODS: &[MethodInfo] =
+            &[MethodInfo { name: PING_METHOD, kind: MethodKind::Async, args: &[] }];
+        static INFO: EndpointInfo =
+            EndpointInfo { type_name: "PingEndpoint", namespace: None, version: None, methods: METHODS };
+        &INFO
+    }
+
+    fn invoke(
+        self: Arc<Self>,
+        _index: usize,
+        _context: crate::Context,
+        _args: Map<String, Value>,
+    ) -> Invocation {
+        Invocation::Async(Box::pin(std::future::ready(Ok(Value::from("pong")))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Fixed(&'static EndpointInfo);
+
+    impl Endpoint for Fixed {
+        fn info(&self) -> &'static EndpointInfo {
+            self.0
+        }
+        fn invoke(self: Arc<Self>, index: usize, _: crate::Context, _: Map<String, Value>) -> Invocation {
+            Invocation::Async(Box::pin(std::future::ready(Ok(Value::from(index)))))
+        }
+    }
+
+    const ROWS: &[MethodInfo] = &[
+        MethodInfo { name: "echo", kind: MethodKind::Async, args: &["payload"] },
+        MethodInfo { name: "_private", kind: MethodKind::Sync, args: &[] },
+    ];
+    static PLAIN: EndpointInfo =
+        EndpointInfo { type_name: "Plain", namespace: None, version: None, methods: ROWS };
+    static NS: EndpointInfo =
+        EndpointInfo { type_name: "Ns", namespace: Some("demo"), version: Some("2.3"), methods: ROWS };
+
+    fn dispatcher() -> Dispatcher {
+        Dispatcher::new(vec![Arc::new(Fixed(&PLAIN)), Arc::new(Fixed(&NS))]).with_ping()
+    }
+
+    fn request(method: &str, namespace: Option<&str>, version: Option<&str>) -> Request {
+        let mut r = Request::new(method, Map::new());
+        r.namespace = namespace.map(str::to_owned);
+        r.version = version.map(str::to_owned);
+        r
+    }
+
+    #[test]
+    fn routes_by_namespace_and_version() {
+        let d = dispatcher();
+        assert_eq!(d.route(&request("echo", None, None)).unwrap().endpoint.info().type_name, "Plain");
+        assert_eq!(
+            d.route(&request("echo", Some("demo"), Some("2.1"))).unwrap().endpoint.info().type_name,
+            "Ns"
+        );
+        assert_eq!(d.route(&request(PING_METHOD, None, Some("1.0"))).unwrap().kind(), MethodKind::Async);
+    }
+
+    #[test]
+    fn no_such_method_vs_unsupported_version() {
+        let d = dispatcher();
+        assert_eq!(d.route(&request("nope", None, None)).unwrap_err().class, "NoSuchMethod");
+        assert_eq!(d.route(&request("_private", None, None)).unwrap_err().class, "NoSuchMethod");
+        let err = d.route(&request("echo", Some("demo"), Some("2.4"))).unwrap_err();
+        assert_eq!(err.class, "UnsupportedVersion");
+        assert_eq!(err.message, "Endpoint does not support RPC version 2.4. Attempted method: echo");
+        assert_eq!(d.route(&request("echo", Some("other"), None)).unwrap_err().class, "UnsupportedVersion");
+        assert_eq!(d.route(&request("echo", None, Some("3.0"))).unwrap_err().class, "UnsupportedVersion");
+    }
+}

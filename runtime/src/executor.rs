@@ -1,0 +1,301 @@
+//! The mixed executor: async methods run as tokio tasks, sync methods on the blocking pool,
+//! each kind with its own bound and its own small waiting queue.
+//!
+//! A message is *admitted* when its kind has a free slot or room in its waiting queue; the
+//! server acknowledges RPC requests at that point (oslo's "ack on receipt"). When the next
+//! message's kind has neither, the server stops taking messages and the broker holds the rest,
+//! so a full sync pool never holds up async messages until the sync waiting queue is full too,
+//! and nothing queues without bound.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::FutureExt;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::endpoint::{Invocation, MethodKind, MethodResult};
+use crate::wire::Failure;
+
+/// oslo's `executor_thread_pool_size`.
+pub const DEFAULT_POOL_SIZE: usize = 64;
+/// How many admitted messages of one kind may wait for a slot.
+pub const DEFAULT_QUEUE_SIZE: usize = 16;
+
+/// How a server runs its endpoints' methods.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ExecutorMode {
+    /// Sync and async methods in separate, separately bounded pools (the default).
+    #[default]
+    Mixed,
+    /// One message at a time, in order (oslo's `blocking` executor). Sync methods still run
+    /// on the blocking pool so the reactor never stalls.
+    Blocking,
+}
+
+/// Bounds of the executor.
+///
+/// ```
+/// use courier_runtime::executor::{ExecutorConfig, ExecutorMode};
+///
+/// let config = ExecutorConfig::default().with_sync_pool(8).with_async_pool(256).with_sync_queue(4);
+/// assert_eq!(config.mode, ExecutorMode::Mixed);
+/// assert_eq!(config.capacity(), 8 + 4 + 256 + 16);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ExecutorConfig {
+    /// Mixed or blocking.
+    pub mode: ExecutorMode,
+    /// Sync methods running at once.
+    pub sync_pool: usize,
+    /// Async methods running at once.
+    pub async_pool: usize,
+    /// Admitted sync messages waiting for a slot.
+    pub sync_queue: usize,
+    /// Admitted async messages waiting for a slot.
+    pub async_queue: usize,
+}
+
+impl Default for ExecutorConfig {
+    fn default() -> Self {
+        Self {
+            mode: ExecutorMode::Mixed,
+            sync_pool: DEFAULT_POOL_SIZE,
+            async_pool: DEFAULT_POOL_SIZE,
+            sync_queue: DEFAULT_QUEUE_SIZE,
+            async_queue: DEFAULT_QUEUE_SIZE,
+        }
+    }
+}
+
+impl ExecutorConfig {
+    /// oslo's `blocking` executor: one message at a time, in order.
+    #[must_use]
+    pub fn blocking() -> Self {
+        Self { mode: ExecutorMode::Blocking, ..Self::default() }
+    }
+
+    /// Sets the sync pool size (at least 1).
+    #[must_use]
+    pub fn with_sync_pool(mut self, size: usize) -> Self {
+        self.sync_pool = size.max(1);
+        self
+    }
+
+    /// Sets the async pool size (at least 1).
+    #[must_use]
+    pub fn with_async_pool(mut self, size: usize) -> Self {
+        self.async_pool = size.max(1);
+        self
+    }
+
+    /// Sets the sync waiting queue size.
+    #[must_use]
+    pub fn with_sync_queue(mut self, size: usize) -> Self {
+        self.sync_queue = size;
+        self
+    }
+
+    /// Sets the async waiting queue size.
+    #[must_use]
+    pub fn with_async_queue(mut self, size: usize) -> Self {
+        self.async_queue = size;
+        self
+    }
+
+    /// How many messages may be admitted at once.
+    #[must_use]
+    pub fn capacity(&self) -> usize {
+        match self.mode {
+            ExecutorMode::Mixed => self.sync_pool + self.sync_queue + self.async_pool + self.async_queue,
+            ExecutorMode::Blocking => 1,
+        }
+    }
+}
+
+/// One kind's bound: `admitted` counts running plus waiting, `running` the slots.
+#[derive(Debug)]
+struct Pool {
+    admitted: Arc<Semaphore>,
+    running: Arc<Semaphore>,
+    capacity: u32,
+}
+
+impl Pool {
+    fn new(slots: usize, queue: usize) -> Self {
+        let capacity = u32::try_from(slots + queue).unwrap_or(u32::MAX >> 4);
+        Self {
+            admitted: Arc::new(Semaphore::new(capacity as usize)),
+            running: Arc::new(Semaphore::new(slots)),
+            capacity,
+        }
+    }
+
+    fn in_flight(&self) -> usize {
+        self.capacity as usize - self.admitted.available_permits()
+    }
+}
+
+/// Runs invocations within the configured bounds.
+#[derive(Debug)]
+pub struct Executor {
+    sync: Pool,
+    async_: Pool,
+    mode: ExecutorMode,
+}
+
+impl Executor {
+    /// An executor with these bounds.
+    #[must_use]
+    pub fn new(config: ExecutorConfig) -> Self {
+        match config.mode {
+            ExecutorMode::Mixed => Self {
+                sync: Pool::new(config.sync_pool, config.sync_queue),
+                async_: Pool::new(config.async_pool, config.async_queue),
+                mode: config.mode,
+            },
+            ExecutorMode::Blocking => {
+                let one = Pool::new(1, 0);
+                let shared = Pool {
+                    admitted: Arc::clone(&one.admitted),
+                    running: Arc::clone(&one.running),
+                    capacity: one.capacity,
+                };
+                Self { sync: one, async_: shared, mode: config.mode }
+            }
+        }
+    }
+
+    fn pool(&self, kind: MethodKind) -> &Pool {
+        match kind {
+            MethodKind::Sync => &self.sync,
+            MethodKind::Async => &self.async_,
+        }
+    }
+
+    /// Waits until a message of `kind` can be admitted.
+    pub async fn admit(&self, kind: MethodKind) -> Admission {
+        let pool = self.pool(kind);
+        let permit =
+            Arc::clone(&pool.admitted).acquire_owned().await.expect("executor semaphores are never closed");
+        Admission { _admitted: permit, running: Arc::clone(&pool.running), kind }
+    }
+
+    /// Messages admitted and not finished, per kind: `(sync, async)`.
+    #[must_use]
+    pub fn in_flight(&self) -> (usize, usize) {
+        match self.mode {
+            ExecutorMode::Mixed => (self.sync.in_flight(), self.async_.in_flight()),
+            ExecutorMode::Blocking => (self.sync.in_flight(), 0),
+        }
+    }
+
+    /// Waits until nothing is in flight, or `timeout` passes. Returns how many messages were
+    /// still unfinished (abandoned) at the deadline.
+    pub async fn drain(&self, timeout: Option<Duration>) -> usize {
+        let all = async {
+            let sync = self.sync.admitted.acquire_many(self.sync.capacity).await;
+            let async_ = match self.mode {
+                ExecutorMode::Mixed => Some(self.async_.admitted.acquire_many(self.async_.capacity).await),
+                ExecutorMode::Blocking => None,
+            };
+            drop((sync, async_));
+        };
+        match timeout {
+            None => {
+                all.await;
+                0
+            }
+            Some(timeout) => match tokio::time::timeout(timeout, all).await {
+                Ok(()) => 0,
+                Err(_) => {
+                    let (sync, async_) = self.in_flight();
+                    sync + async_
+                }
+            },
+        }
+    }
+}
+
+/// A message's place in its kind's bound; released when dropped.
+#[derive(Debug)]
+pub struct Admission {
+    _admitted: OwnedSemaphorePermit,
+    running: Arc<Semaphore>,
+    kind: MethodKind,
+}
+
+impl Admission {
+    /// The kind it was admitted as.
+    #[must_use]
+    pub fn kind(&self) -> MethodKind {
+        self.kind
+    }
+
+    /// Waits for a slot, then runs the invocation: sync ones on the blocking pool, async ones
+    /// in the calling task. A panic becomes a `RuntimeError` failure naming `method`.
+    pub async fn run(self, invocation: Invocation, method: &str) -> MethodResult {
+        let _slot = self.running.acquire().await.expect("executor semaphores are never closed");
+        match invocation {
+            Invocation::Sync(call) => match tokio::task::spawn_blocking(call).await {
+                Ok(result) => result,
+                Err(error) if error.is_panic() => Err(panic_failure(method, error.into_panic())),
+                Err(error) => Err(Failure::runtime_error(format!("method {method} was cancelled: {error}"))),
+            },
+            Invocation::Async(future) => catch_panic(future, method).await,
+        }
+    }
+}
+
+async fn catch_panic(future: impl Future<Output = MethodResult>, method: &str) -> MethodResult {
+    AssertUnwindSafe(future).catch_unwind().await.unwrap_or_else(|panic| Err(panic_failure(method, panic)))
+}
+
+fn panic_failure(method: &str, panic: Box<dyn std::any::Any + Send>) -> Failure {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-string panic payload".to_owned());
+    tracing::error!(%method, panic = %message, "endpoint method panicked");
+    Failure::runtime_error(format!("method {method} panicked: {message}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    #[tokio::test]
+    async fn panics_become_failures() {
+        let executor = Executor::new(ExecutorConfig::default());
+        let sync = Invocation::Sync(Box::new(|| panic!("sync boom")));
+        let failure = executor.admit(MethodKind::Sync).await.run(sync, "s").await.unwrap_err();
+        assert_eq!(failure.class, "RuntimeError");
+        assert!(failure.message.contains("sync boom") && failure.message.contains('s'));
+        let async_ = Invocation::Async(Box::pin(async { panic!("async {}", "boom") }));
+        let failure = executor.admit(MethodKind::Async).await.run(async_, "a").await.unwrap_err();
+        assert!(failure.message.contains("async boom"), "{}", failure.message);
+        assert_eq!(executor.in_flight(), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn admission_stops_at_slots_plus_queue() {
+        let executor = Executor::new(ExecutorConfig::default().with_sync_pool(1).with_sync_queue(1));
+        let first = executor.admit(MethodKind::Sync).await;
+        let second = executor.admit(MethodKind::Sync).await;
+        assert_eq!(executor.in_flight(), (2, 0));
+        // A third sync message must wait, while async ones still get in.
+        assert!(executor.admit(MethodKind::Sync).now_or_never().is_none());
+        let async_ = executor.admit(MethodKind::Async).await;
+        assert_eq!(
+            async_.run(Invocation::Async(Box::pin(async { Ok(Value::Null) })), "a").await,
+            Ok(Value::Null)
+        );
+        drop((first, second));
+        assert_eq!(executor.drain(Some(Duration::from_secs(1))).await, 0);
+    }
+}
