@@ -1,0 +1,331 @@
+//! Publishing: one connection and one confirm-mode channel for every publish of a transport
+//! (requests, casts, replies, heartbeats, notifications), separate from all consumers so a busy
+//! listener never holds up a publish.
+//!
+//! Every publish waits for the broker's confirm. A `mandatory` publish the broker returns
+//! (`basic.return`, e.g. 312 NO_ROUTE) ends at once with [`TransportError::Undeliverable`]. A
+//! broken connection is re-opened with oslo's backoff until the publish's deadline; a deadline
+//! passing while the broker has blocked the connection (`connection.blocked`, a resource alarm)
+//! says so.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use courier_runtime::TransportError;
+use futures::StreamExt;
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::{BasicProperties, Channel, Confirmation, Connection, Event};
+use tokio::sync::{oneshot, watch};
+use tokio::time::Instant;
+
+use crate::connection::{Broker, wait_or_closing};
+use crate::topology::{self, ExchangeSpec, QueueSpec};
+
+/// What to publish and where.
+#[derive(Debug)]
+pub(crate) struct Outgoing {
+    /// Declared (once per channel) before publishing; `None` for the default exchange.
+    pub(crate) exchange: Option<ExchangeSpec>,
+    /// A queue declared and bound with the routing key before publishing (notifications).
+    pub(crate) default_queue: Option<QueueSpec>,
+    pub(crate) exchange_name: String,
+    pub(crate) routing_key: String,
+    pub(crate) body: Vec<u8>,
+    /// Per-message TTL in milliseconds (calls).
+    pub(crate) expiration: Option<String>,
+    pub(crate) mandatory: bool,
+}
+
+/// The open connection and its publishing channel.
+struct Session {
+    connection: Connection,
+    channel: Channel,
+    /// Exchanges and queues declared on `channel`.
+    declared: Arc<Mutex<HashSet<String>>>,
+    _events: oneshot::Sender<()>,
+}
+
+enum Failure {
+    /// Retry on a fresh connection.
+    Broken(lapin::Error),
+    /// Final.
+    Final(TransportError),
+}
+
+/// The transport's publisher.
+pub(crate) struct Publisher {
+    broker: Arc<Broker>,
+    session: tokio::sync::Mutex<Option<Session>>,
+    blocked: Arc<Mutex<Option<String>>>,
+    closing: watch::Receiver<bool>,
+}
+
+impl std::fmt::Debug for Publisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Publisher").finish_non_exhaustive()
+    }
+}
+
+fn properties(expiration: Option<&str>) -> BasicProperties {
+    let properties = BasicProperties::default()
+        .with_content_type("application/json".into())
+        .with_content_encoding("utf-8".into())
+        .with_delivery_mode(2)
+        .with_priority(0)
+        .with_headers(lapin::types::FieldTable::default());
+    match expiration {
+        Some(ms) => properties.with_expiration(ms.into()),
+        None => properties,
+    }
+}
+
+impl Publisher {
+    pub(crate) fn new(broker: Arc<Broker>, closing: watch::Receiver<bool>) -> Self {
+        Self { broker, session: tokio::sync::Mutex::new(None), blocked: Arc::default(), closing }
+    }
+
+    /// Opens the publishing connection now (one round through the hosts), so a bad URL or an
+    /// unreachable broker is reported when the transport is built.
+    pub(crate) async fn connect(&self) -> Result<(), TransportError> {
+        let connection = self.broker.connect_once("publish").await?;
+        let session =
+            self.open_session(connection).await.map_err(|e| connection_error("cannot open a channel", e))?;
+        *self.session.lock().await = Some(session);
+        Ok(())
+    }
+
+    async fn open_session(&self, connection: Connection) -> lapin::Result<Session> {
+        let channel = match open_channel(&connection).await {
+            Ok(channel) => channel,
+            Err(error) => {
+                let _ = connection.close(200, "cannot open a channel".into()).await;
+                return Err(error);
+            }
+        };
+        let (guard, stopped) = oneshot::channel();
+        tokio::spawn(watch_blocked(connection.events_listener(), self.blocked.clone(), stopped));
+        Ok(Session { connection, channel, declared: Arc::default(), _events: guard })
+    }
+
+    /// The current channel, reconnecting (or reopening the channel) when needed.
+    async fn channel(
+        &self,
+        deadline: Instant,
+    ) -> Result<(Channel, Arc<Mutex<HashSet<String>>>), TransportError> {
+        let mut guard = self.session.lock().await;
+        if let Some(session) = guard.as_ref() {
+            if session.channel.status().connected() {
+                return Ok((session.channel.clone(), session.declared.clone()));
+            }
+        }
+        if let Some(session) = guard.as_mut() {
+            if session.connection.status().connected() {
+                match open_channel(&session.connection).await {
+                    Ok(channel) => {
+                        session.channel = channel;
+                        session.declared = Arc::default();
+                        return Ok((session.channel.clone(), session.declared.clone()));
+                    }
+                    Err(error) => {
+                        tracing::debug!(%error, "cannot reopen the publishing channel; reconnecting")
+                    }
+                }
+            }
+        }
+        if let Some(session) = guard.take() {
+            let _ = session.connection.close(200, "reconnecting".into()).await;
+        }
+        let mut closing = self.closing.clone();
+        let connection = self.broker.connect_retrying("publish", &mut closing, Some(deadline)).await?;
+        let session =
+            self.open_session(connection).await.map_err(|e| connection_error("cannot open a channel", e))?;
+        let pair = (session.channel.clone(), session.declared.clone());
+        *guard = Some(session);
+        Ok(pair)
+    }
+
+    /// Publishes and waits for the broker's confirm, reconnecting until `deadline`.
+    pub(crate) async fn publish(&self, message: &Outgoing, deadline: Instant) -> Result<(), TransportError> {
+        let started = Instant::now();
+        let mut attempt = 0u32;
+        loop {
+            if *self.closing.borrow() {
+                return Err(TransportError::Closed);
+            }
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let result = tokio::time::timeout(remaining, async {
+                let (channel, declared) = self.channel(deadline).await.map_err(Failure::Final)?;
+                attempt_publish(&channel, &declared, message).await.inspect_err(|failure| {
+                    if matches!(failure, Failure::Broken(_)) {
+                        declared.lock().unwrap_or_else(|e| e.into_inner()).clear();
+                    }
+                })?;
+                Ok::<_, Failure>(channel)
+            })
+            .await;
+            let error = match result {
+                Ok(Ok(_)) => return Ok(()),
+                Ok(Err(Failure::Final(error))) => return Err(error),
+                Ok(Err(Failure::Broken(error))) => error,
+                Err(_) => return Err(self.timed_out(message, started.elapsed())),
+            };
+            tracing::warn!(
+                exchange = %message.exchange_name,
+                routing_key = %message.routing_key,
+                %error,
+                "publish failed; reconnecting"
+            );
+            let delay = if attempt == 0 {
+                Duration::ZERO
+            } else {
+                self.broker.options().reconnect_delay(attempt - 1)
+            };
+            attempt = attempt.saturating_add(1);
+            if Instant::now() + delay >= deadline {
+                return Err(connection_error(
+                    &format!(
+                        "cannot publish to exchange `{}` with routing key `{}`",
+                        message.exchange_name, message.routing_key
+                    ),
+                    error,
+                ));
+            }
+            let mut closing = self.closing.clone();
+            if wait_or_closing(&mut closing, delay).await {
+                return Err(TransportError::Closed);
+            }
+        }
+    }
+
+    fn timed_out(&self, message: &Outgoing, waited: Duration) -> TransportError {
+        let blocked = self.blocked.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let reason = match blocked {
+            Some(why) => format!(
+                "the broker blocked publishing on this connection ({why}; usually a memory or disk \
+                 alarm), so the publish to exchange `{}` with routing key `{}` timed out after {waited:?}",
+                message.exchange_name, message.routing_key
+            ),
+            None => format!(
+                "the publish to exchange `{}` with routing key `{}` was not confirmed by the broker \
+                 within {waited:?}",
+                message.exchange_name, message.routing_key
+            ),
+        };
+        TransportError::Connection { reason, source: None }
+    }
+
+    /// Closes the publishing connection.
+    pub(crate) async fn close(&self) {
+        if let Some(session) = self.session.lock().await.take() {
+            let _ = session.connection.close(200, "transport cleanup".into()).await;
+        }
+    }
+}
+
+async fn open_channel(connection: &Connection) -> lapin::Result<Channel> {
+    let channel = connection.create_channel().await?;
+    channel.confirm_select(ConfirmSelectOptions::default()).await?;
+    Ok(channel)
+}
+
+fn classify(error: lapin::Error) -> Failure {
+    if error.is_amqp_soft_error() {
+        Failure::Final(TransportError::Refused(error.to_string()))
+    } else {
+        Failure::Broken(error)
+    }
+}
+
+async fn attempt_publish(
+    channel: &Channel,
+    declared: &Mutex<HashSet<String>>,
+    message: &Outgoing,
+) -> Result<(), Failure> {
+    let is_declared = |key: &str| declared.lock().unwrap_or_else(|e| e.into_inner()).contains(key);
+    let mark = |key: String| declared.lock().unwrap_or_else(|e| e.into_inner()).insert(key);
+    if let Some(exchange) = &message.exchange {
+        let key = format!("exchange:{}", exchange.name);
+        if !is_declared(&key) {
+            topology::declare_exchange(channel, exchange).await.map_err(classify)?;
+            mark(key);
+        }
+        if let Some(queue) = &message.default_queue {
+            let key = format!("queue:{}:{}", exchange.name, queue.name);
+            if !is_declared(&key) {
+                let subscription = topology::Subscription {
+                    queue: queue.clone(),
+                    exchange: exchange.clone(),
+                    routing_keys: vec![message.routing_key.clone()],
+                    delete_on_close: false,
+                };
+                topology::declare_subscription(channel, &subscription).await.map_err(classify)?;
+                mark(key);
+            }
+        }
+    }
+    let confirm = channel
+        .basic_publish(
+            message.exchange_name.as_str().into(),
+            message.routing_key.as_str().into(),
+            BasicPublishOptions { mandatory: message.mandatory, ..BasicPublishOptions::default() },
+            &message.body,
+            properties(message.expiration.as_deref()),
+        )
+        .await
+        .map_err(classify)?
+        .await
+        .map_err(classify)?;
+    match confirm {
+        Confirmation::Ack(Some(returned)) | Confirmation::Nack(Some(returned)) => {
+            tracing::debug!(
+                exchange = %message.exchange_name,
+                routing_key = %message.routing_key,
+                code = returned.reply_code,
+                text = %returned.reply_text,
+                "the broker returned a mandatory message"
+            );
+            Err(Failure::Final(TransportError::Undeliverable {
+                exchange: message.exchange_name.clone(),
+                routing_key: message.routing_key.clone(),
+            }))
+        }
+        Confirmation::Nack(None) => Err(Failure::Final(TransportError::Refused(format!(
+            "the broker did not accept (nacked) the message to exchange `{}` with routing key `{}`",
+            message.exchange_name, message.routing_key
+        )))),
+        Confirmation::Ack(None) | Confirmation::NotRequested => Ok(()),
+    }
+}
+
+pub(crate) fn connection_error(what: &str, error: lapin::Error) -> TransportError {
+    TransportError::Connection { reason: format!("{what}: {error}"), source: Some(Box::new(error)) }
+}
+
+/// Logs `connection.blocked` / `unblocked` and remembers the reason while blocked.
+async fn watch_blocked(
+    events: impl futures::Stream<Item = Event> + Send + 'static,
+    blocked: Arc<Mutex<Option<String>>>,
+    mut stopped: oneshot::Receiver<()>,
+) {
+    let mut events = std::pin::pin!(events);
+    loop {
+        tokio::select! {
+            _ = &mut stopped => break,
+            event = events.next() => match event {
+                Some(Event::ConnectionBlocked(reason)) => {
+                    tracing::warn!(%reason, "the broker blocked the publishing connection");
+                    *blocked.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason);
+                }
+                Some(Event::ConnectionUnblocked) => {
+                    tracing::info!("the broker unblocked the publishing connection");
+                    *blocked.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                }
+                Some(Event::Error(error)) => tracing::debug!(%error, "publishing connection error"),
+                Some(_) => {}
+                None => break,
+            },
+        }
+    }
+    *blocked.lock().unwrap_or_else(|e| e.into_inner()) = None;
+}

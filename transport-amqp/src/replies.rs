@@ -1,0 +1,277 @@
+//! The transport's reply queue and the calls waiting on it.
+//!
+//! One `reply_<uuid4 hex>` queue per transport, declared lazily by the first call and consumed
+//! on its own connection. Each reply is acked on receipt and routed by `_msg_id` to the waiting
+//! call; a reply nobody waits for (a late reply) is logged at info and dropped. When the
+//! connection breaks, every waiting call gets a [`TransportError::Connection`] (it never hangs),
+//! and the queue and its consumer are declared again once the broker is back.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use courier_runtime::wire::{self, Reply};
+use courier_runtime::{PendingReply, TransportError};
+use futures::StreamExt;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
+use lapin::{Connection, Consumer};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use crate::connection::{Broker, until_closing, wait_or_closing};
+use crate::publisher::connection_error;
+use crate::topology::{self, QueueSpec, Topology};
+
+/// How many replies (heartbeats and the final one) may wait unread for one call.
+const REPLIES_PER_CALL: usize = 16;
+/// Prefetch of the reply consumer (replies are acked on receipt, so this only bounds lapin's
+/// buffer).
+const REPLY_PREFETCH: u16 = 64;
+
+type Waiter = mpsc::Sender<Result<Reply, TransportError>>;
+
+/// The state of the reply consumer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum State {
+    /// Not started: no call yet.
+    Idle,
+    /// Connecting or reconnecting.
+    Down,
+    /// Consuming.
+    Ready,
+    /// The transport was cleaned up.
+    Closed,
+}
+
+/// The reply queue of one transport.
+pub(crate) struct ReplyHub {
+    broker: Arc<Broker>,
+    topology: Topology,
+    queue: QueueSpec,
+    waiters: Mutex<HashMap<String, Waiter>>,
+    state: watch::Sender<State>,
+    closing: watch::Receiver<bool>,
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for ReplyHub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReplyHub").field("queue", &self.queue.name).finish_non_exhaustive()
+    }
+}
+
+impl ReplyHub {
+    pub(crate) fn new(broker: Arc<Broker>, topology: Topology, closing: watch::Receiver<bool>) -> Arc<Self> {
+        let queue = topology.reply_queue();
+        Arc::new(Self {
+            broker,
+            topology,
+            queue,
+            waiters: Mutex::default(),
+            state: watch::Sender::new(State::Idle),
+            closing,
+            task: Mutex::default(),
+        })
+    }
+
+    /// The reply queue's name (`reply_<uuid4 hex>`).
+    pub(crate) fn queue_name(&self) -> &str {
+        &self.queue.name
+    }
+
+    /// Starts the reply consumer if needed and waits until it consumes (or `deadline`).
+    pub(crate) async fn ready(self: &Arc<Self>, deadline: Instant) -> Result<(), TransportError> {
+        {
+            let mut task = self.task.lock().unwrap_or_else(|e| e.into_inner());
+            if task.is_none() && *self.state.borrow() == State::Idle {
+                self.state.send_replace(State::Down);
+                *task = Some(tokio::spawn(self.clone().run()));
+            }
+        }
+        let mut state = self.state.subscribe();
+        let waited =
+            tokio::time::timeout_at(deadline, state.wait_for(|s| matches!(s, State::Ready | State::Closed)));
+        match waited.await {
+            Ok(Ok(state)) if *state == State::Ready => Ok(()),
+            Ok(_) => Err(TransportError::Closed),
+            Err(_) => Err(TransportError::Connection {
+                reason: format!(
+                    "the reply queue `{}` could not be set up before the call's timeout: the broker \
+                     is unreachable",
+                    self.queue.name
+                ),
+                source: None,
+            }),
+        }
+    }
+
+    /// Registers a call; its replies go into the returned [`PendingReply`].
+    pub(crate) fn wait_for(self: &Arc<Self>, msg_id: &str) -> PendingReply {
+        let (sender, receiver) = mpsc::channel(REPLIES_PER_CALL);
+        let mut waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
+        waiters.insert(msg_id.to_owned(), sender);
+        if waiters.len() > 10_000 {
+            tracing::warn!(waiting = waiters.len(), "many calls are waiting for replies; possible leak");
+        }
+        drop(waiters);
+        let hub = Arc::downgrade(self);
+        let msg_id = msg_id.to_owned();
+        PendingReply::new(receiver, move || {
+            if let Some(hub) = hub.upgrade() {
+                hub.forget(&msg_id);
+            }
+        })
+    }
+
+    /// The caller stopped waiting.
+    pub(crate) fn forget(&self, msg_id: &str) {
+        self.waiters.lock().unwrap_or_else(|e| e.into_inner()).remove(msg_id);
+    }
+
+    /// Ends every waiting call with `error`.
+    fn fail_all(&self, error: impl Fn() -> TransportError) {
+        let waiters: Vec<(String, Waiter)> =
+            self.waiters.lock().unwrap_or_else(|e| e.into_inner()).drain().collect();
+        if !waiters.is_empty() {
+            tracing::warn!(calls = waiters.len(), "failing the calls waiting for replies: {}", error());
+        }
+        for (_, waiter) in waiters {
+            let _ = waiter.try_send(Err(error()));
+        }
+    }
+
+    async fn setup(&self, connection: &Connection) -> lapin::Result<Consumer> {
+        let channel = connection.create_channel().await?;
+        let prefetch = match self.broker.options().rabbit_qos_prefetch_count {
+            0 => REPLY_PREFETCH,
+            n => n,
+        };
+        channel.basic_qos(prefetch, BasicQosOptions::default()).await?;
+        topology::declare_queue(&channel, &self.queue).await?;
+        channel
+            .basic_consume(
+                self.queue.name.as_str().into(),
+                "1".into(),
+                BasicConsumeOptions::default(),
+                self.topology.consumer_arguments(),
+            )
+            .await
+    }
+
+    /// The consumer's supervisor: connect, declare, consume; on loss fail the waiting calls and
+    /// start again.
+    async fn run(self: Arc<Self>) {
+        let mut closing = self.closing.clone();
+        let mut attempt = 0u32;
+        loop {
+            if *closing.borrow() {
+                break;
+            }
+            let session = match self.broker.connect_once("reply").await {
+                Ok(connection) => match self.setup(&connection).await {
+                    Ok(consumer) => Ok((connection, consumer)),
+                    Err(error) => {
+                        let _ = connection.close(200, "setup failed".into()).await;
+                        Err(connection_error("cannot set up the reply queue", error))
+                    }
+                },
+                Err(error) => Err(error),
+            };
+            let (connection, mut consumer) = match session {
+                Ok(session) => session,
+                Err(error) => {
+                    let delay = self.broker.options().reconnect_delay(attempt);
+                    attempt = attempt.saturating_add(1);
+                    tracing::warn!(%error, ?delay, queue = %self.queue.name, "reply consumer is down");
+                    if wait_or_closing(&mut closing, delay).await {
+                        break;
+                    }
+                    continue;
+                }
+            };
+            attempt = 0;
+            tracing::debug!(queue = %self.queue.name, "reply consumer ready");
+            self.state.send_replace(State::Ready);
+            let lost = loop {
+                tokio::select! {
+                    () = until_closing(&mut closing) => {
+                        let _ = connection.close(200, "transport cleanup".into()).await;
+                        break None;
+                    }
+                    delivery = consumer.next() => match delivery {
+                        Some(Ok(delivery)) => self.handle(delivery).await,
+                        Some(Err(error)) => break Some(error.to_string()),
+                        None => break Some("the broker cancelled the reply consumer".to_owned()),
+                    },
+                }
+            };
+            let Some(why) = lost else { break };
+            self.state.send_replace(State::Down);
+            let _ = connection.close(200, "reconnecting".into()).await;
+            let queue = self.queue.name.clone();
+            self.fail_all(|| TransportError::Connection {
+                reason: format!(
+                    "the connection carrying reply queue `{queue}` was lost ({why}) while the call \
+                     waited; the request may or may not have been processed"
+                ),
+                source: None,
+            });
+            let delay = self.broker.options().reconnect_delay(0);
+            if wait_or_closing(&mut closing, delay).await {
+                break;
+            }
+        }
+        self.state.send_replace(State::Closed);
+        self.fail_all(|| TransportError::Closed);
+    }
+
+    async fn handle(&self, delivery: lapin::message::Delivery) {
+        if let Err(error) = delivery.acker.ack(BasicAckOptions::default()).await {
+            tracing::warn!(%error, "cannot ack a reply");
+        }
+        let reply = match wire::decode_body(&delivery.data).and_then(Reply::from_message) {
+            Ok(reply) => reply,
+            Err(error) => {
+                tracing::warn!(%error, queue = %self.queue.name, "dropping an undecodable reply");
+                return;
+            }
+        };
+        let Some(msg_id) = reply.msg_id.clone() else {
+            tracing::warn!(queue = %self.queue.name, "dropping a reply without `_msg_id`");
+            return;
+        };
+        let waiter = self.waiters.lock().unwrap_or_else(|e| e.into_inner()).get(&msg_id).cloned();
+        let Some(waiter) = waiter else {
+            tracing::info!(%msg_id, "no call is waiting for this reply (it timed out or was dropped); discarding it");
+            return;
+        };
+        let ending = reply.ending;
+        if ending {
+            self.forget(&msg_id);
+        }
+        match waiter.try_send(Ok(reply)) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(reply)) if ending => {
+                tokio::spawn(async move {
+                    let _ = tokio::time::timeout(Duration::from_secs(60), waiter.send(reply)).await;
+                });
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::debug!(%msg_id, "the caller is not reading its heartbeats; dropping one");
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                tracing::info!(%msg_id, "the caller stopped waiting for this reply; discarding it");
+            }
+        }
+    }
+
+    /// Stops the consumer (the transport is closing) and waits for it, bounded.
+    pub(crate) async fn join(&self) {
+        let task = self.task.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(task) = task {
+            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        }
+        self.state.send_replace(State::Closed);
+        self.fail_all(|| TransportError::Closed);
+    }
+}

@@ -1,0 +1,372 @@
+//! oslo.messaging's RabbitMQ topology: exchange and queue names, flags and arguments, exactly as
+//! oslo declares them (reference section 2.2), so a Python peer declaring the same names never
+//! gets `406 PRECONDITION_FAILED`.
+
+use lapin::Channel;
+use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::types::{AMQPValue, FieldTable};
+
+use crate::options::RabbitOptions;
+
+/// An exchange type oslo uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ExchangeType {
+    /// Topic exchange (`E`, the control exchange).
+    Topic,
+    /// Fanout exchange (`<topic>_fanout`).
+    Fanout,
+}
+
+/// An exchange declaration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ExchangeSpec {
+    pub(crate) name: String,
+    pub(crate) kind: ExchangeType,
+    pub(crate) durable: bool,
+    pub(crate) auto_delete: bool,
+}
+
+/// A queue argument value, typed as py-amqp encodes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum ArgValue {
+    /// Python `int` within 32 bits: AMQP `I` (signed 32-bit).
+    Int(i32),
+    /// Python `str`: AMQP `S` (long string).
+    Str(&'static str),
+}
+
+/// A queue declaration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct QueueSpec {
+    pub(crate) name: String,
+    pub(crate) durable: bool,
+    pub(crate) auto_delete: bool,
+    pub(crate) arguments: Vec<(&'static str, ArgValue)>,
+}
+
+/// A queue to consume from, with the exchange and keys it is bound with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Subscription {
+    pub(crate) queue: QueueSpec,
+    pub(crate) exchange: ExchangeSpec,
+    pub(crate) routing_keys: Vec<String>,
+    /// Deleted when the listener goes away (oslo deletes fanout queues on close).
+    pub(crate) delete_on_close: bool,
+}
+
+fn to_i32(value: u32) -> i32 {
+    i32::try_from(value).unwrap_or(i32::MAX)
+}
+
+/// oslo's `_get_queue_arguments` (without the HA and stream variants, which courier refuses).
+fn queue_arguments(options: &RabbitOptions, quorum: bool, ttl_secs: u32) -> Vec<(&'static str, ArgValue)> {
+    let mut args = Vec::new();
+    if quorum {
+        args.push(("x-queue-type", ArgValue::Str("quorum")));
+        if options.rabbit_quorum_delivery_limit > 0 {
+            args.push(("x-delivery-limit", ArgValue::Int(to_i32(options.rabbit_quorum_delivery_limit))));
+        }
+        if options.rabbit_quorum_max_memory_length > 0 {
+            args.push((
+                "x-max-in-memory-length",
+                ArgValue::Int(to_i32(options.rabbit_quorum_max_memory_length)),
+            ));
+        }
+        if options.rabbit_quorum_max_memory_bytes > 0 {
+            args.push((
+                "x-max-in-memory-bytes",
+                ArgValue::Int(to_i32(options.rabbit_quorum_max_memory_bytes)),
+            ));
+        }
+    }
+    if ttl_secs > 0 {
+        args.push(("x-expires", ArgValue::Int(to_i32(ttl_secs.saturating_mul(1000)))));
+    }
+    args
+}
+
+/// Names and declarations derived from the transport's options.
+#[derive(Clone, Debug)]
+pub(crate) struct Topology {
+    options: RabbitOptions,
+}
+
+impl Topology {
+    pub(crate) fn new(options: RabbitOptions) -> Self {
+        Self { options }
+    }
+
+    /// The topic exchange `E` (RPC and notifications).
+    pub(crate) fn topic_exchange(&self, name: &str) -> ExchangeSpec {
+        ExchangeSpec {
+            name: name.to_owned(),
+            kind: ExchangeType::Topic,
+            durable: self.options.durable(),
+            auto_delete: self.options.amqp_auto_delete,
+        }
+    }
+
+    /// The fanout exchange `<topic>_fanout`.
+    pub(crate) fn fanout_exchange(&self, topic: &str) -> ExchangeSpec {
+        ExchangeSpec {
+            name: format!("{topic}_fanout"),
+            kind: ExchangeType::Fanout,
+            durable: self.options.rabbit_transient_quorum_queue,
+            auto_delete: true,
+        }
+    }
+
+    /// A shared queue on `E`: `<topic>`, `<topic>.<server>`, `<topic>.<priority>` or a pool.
+    pub(crate) fn shared_queue(&self, name: &str) -> QueueSpec {
+        QueueSpec {
+            name: name.to_owned(),
+            durable: self.options.durable(),
+            auto_delete: self.options.amqp_auto_delete,
+            arguments: queue_arguments(&self.options, self.options.rabbit_quorum_queue, 0),
+        }
+    }
+
+    /// A transient queue (reply or fanout): quorum when `rabbit_transient_quorum_queue`,
+    /// expiring after `rabbit_transient_queues_ttl`.
+    fn transient_queue(&self, name: String) -> QueueSpec {
+        let quorum = self.options.rabbit_transient_quorum_queue;
+        QueueSpec {
+            name,
+            durable: quorum,
+            auto_delete: false,
+            arguments: queue_arguments(&self.options, quorum, self.options.rabbit_transient_queues_ttl),
+        }
+    }
+
+    /// This server's fanout queue `<topic>_fanout_<uuid4 hex>`.
+    pub(crate) fn fanout_queue(&self, topic: &str) -> QueueSpec {
+        self.transient_queue(format!("{topic}_fanout_{}", courier_runtime::wire::new_id()))
+    }
+
+    /// The transport's reply queue `reply_<uuid4 hex>`.
+    pub(crate) fn reply_queue(&self) -> QueueSpec {
+        self.transient_queue(format!("reply_{}", courier_runtime::wire::new_id()))
+    }
+
+    /// A private notification tap queue, deleted when its consumer goes away.
+    pub(crate) fn tap_queue(&self, topic: &str) -> QueueSpec {
+        let ttl = match self.options.rabbit_transient_queues_ttl {
+            0 => 1800,
+            ttl => ttl,
+        };
+        QueueSpec {
+            name: format!("{topic}_tap_{}", courier_runtime::wire::new_id()),
+            durable: false,
+            auto_delete: true,
+            arguments: queue_arguments(&self.options, false, ttl),
+        }
+    }
+
+    /// The three subscriptions of an RPC server: `<topic>`, `<topic>.<server>` on `E` and a
+    /// fresh fanout queue on `<topic>_fanout`.
+    pub(crate) fn rpc_server(&self, exchange: &str, topic: &str, server: &str) -> Vec<Subscription> {
+        let server_key = format!("{topic}.{server}");
+        vec![
+            Subscription {
+                queue: self.shared_queue(topic),
+                exchange: self.topic_exchange(exchange),
+                routing_keys: vec![topic.to_owned()],
+                delete_on_close: false,
+            },
+            Subscription {
+                queue: self.shared_queue(&server_key),
+                exchange: self.topic_exchange(exchange),
+                routing_keys: vec![server_key.clone()],
+                delete_on_close: false,
+            },
+            Subscription {
+                queue: self.fanout_queue(topic),
+                exchange: self.fanout_exchange(topic),
+                routing_keys: vec![topic.to_owned()],
+                delete_on_close: true,
+            },
+        ]
+    }
+
+    /// Consumer arguments (`x-cancel-on-ha-failover` when enabled).
+    pub(crate) fn consumer_arguments(&self) -> FieldTable {
+        let mut table = FieldTable::default();
+        if self.options.enable_cancel_on_failover {
+            table.insert("x-cancel-on-ha-failover".into(), AMQPValue::Boolean(true));
+        }
+        table
+    }
+}
+
+/// The notification routing key (and default queue name) `<topic>.<priority lowercase>`.
+pub(crate) fn notification_key(topic: &str, priority: &str) -> String {
+    format!("{topic}.{}", priority.to_lowercase())
+}
+
+fn field_table(arguments: &[(&'static str, ArgValue)]) -> FieldTable {
+    let mut table = FieldTable::default();
+    for (key, value) in arguments {
+        let value = match value {
+            ArgValue::Int(n) => AMQPValue::LongInt(*n),
+            ArgValue::Str(s) => AMQPValue::LongString((*s).into()),
+        };
+        table.insert((*key).into(), value);
+    }
+    table
+}
+
+/// Declares an exchange (never the default exchange `""`).
+pub(crate) async fn declare_exchange(channel: &Channel, spec: &ExchangeSpec) -> lapin::Result<()> {
+    let kind = match spec.kind {
+        ExchangeType::Topic => lapin::ExchangeKind::Topic,
+        ExchangeType::Fanout => lapin::ExchangeKind::Fanout,
+    };
+    let options =
+        ExchangeDeclareOptions { durable: spec.durable, auto_delete: spec.auto_delete, ..Default::default() };
+    channel.exchange_declare(spec.name.as_str().into(), kind, options, FieldTable::default()).await
+}
+
+/// Declares a queue; returns its message count.
+pub(crate) async fn declare_queue(channel: &Channel, spec: &QueueSpec) -> lapin::Result<u32> {
+    let options =
+        QueueDeclareOptions { durable: spec.durable, auto_delete: spec.auto_delete, ..Default::default() };
+    let queue =
+        channel.queue_declare(spec.name.as_str().into(), options, field_table(&spec.arguments)).await?;
+    Ok(queue.message_count())
+}
+
+/// Declares a subscription's exchange and queue and binds them.
+pub(crate) async fn declare_subscription(
+    channel: &Channel,
+    subscription: &Subscription,
+) -> lapin::Result<()> {
+    declare_exchange(channel, &subscription.exchange).await?;
+    declare_queue(channel, &subscription.queue).await?;
+    for key in &subscription.routing_keys {
+        channel
+            .queue_bind(
+                subscription.queue.name.as_str().into(),
+                subscription.exchange.name.as_str().into(),
+                key.as_str().into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn topology(query: &str) -> Topology {
+        let url: courier_runtime::TransportUrl = format!("rabbit://h/?{query}").parse().unwrap();
+        Topology::new(RabbitOptions::from_url(&url).unwrap())
+    }
+
+    fn is_hex32(s: &str) -> bool {
+        s.len() == 32 && s.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+    }
+
+    #[test]
+    fn default_topology_matches_the_captured_oslo_vhost() {
+        let t = topology("");
+        let exchange = t.topic_exchange("openstack");
+        assert_eq!(
+            (exchange.kind, exchange.durable, exchange.auto_delete),
+            (ExchangeType::Topic, false, false)
+        );
+        let fanout = t.fanout_exchange("demo");
+        assert_eq!(fanout.name, "demo_fanout");
+        assert_eq!((fanout.kind, fanout.durable, fanout.auto_delete), (ExchangeType::Fanout, false, true));
+
+        let subs = t.rpc_server("openstack", "demo", "srv1");
+        assert_eq!(
+            subs[0].queue,
+            QueueSpec { name: "demo".into(), durable: false, auto_delete: false, arguments: vec![] }
+        );
+        assert_eq!(subs[0].routing_keys, ["demo"]);
+        assert_eq!(subs[1].queue.name, "demo.srv1");
+        assert_eq!(subs[1].routing_keys, ["demo.srv1"]);
+        assert!(subs[1].queue.arguments.is_empty());
+        let fanout_queue = &subs[2].queue;
+        assert!(is_hex32(fanout_queue.name.strip_prefix("demo_fanout_").unwrap()), "{}", fanout_queue.name);
+        assert_eq!((fanout_queue.durable, fanout_queue.auto_delete), (false, false));
+        assert_eq!(fanout_queue.arguments, [("x-expires", ArgValue::Int(1_800_000))]);
+        assert_eq!(subs[2].exchange.name, "demo_fanout");
+        assert!(subs[2].delete_on_close && !subs[0].delete_on_close);
+
+        let reply = t.reply_queue();
+        assert!(is_hex32(reply.name.strip_prefix("reply_").unwrap()));
+        assert_eq!((reply.durable, reply.auto_delete), (false, false));
+        assert_eq!(reply.arguments, [("x-expires", ArgValue::Int(1_800_000))]);
+
+        let notifications = t.shared_queue(&notification_key("notifications", "INFO"));
+        assert_eq!(notifications.name, "notifications.info");
+        assert!(notifications.arguments.is_empty() && !notifications.durable);
+    }
+
+    #[test]
+    fn durable_and_auto_delete_options() {
+        let t = topology("amqp_durable_queues=true&amqp_auto_delete=true");
+        let exchange = t.topic_exchange("openstack");
+        assert!(exchange.durable && exchange.auto_delete);
+        let queue = t.shared_queue("demo");
+        assert!(queue.durable && queue.auto_delete);
+        // Transient queues are not affected.
+        let fanout = t.fanout_queue("demo");
+        assert!(!fanout.durable && !fanout.auto_delete);
+        assert!(!t.fanout_exchange("demo").durable);
+    }
+
+    #[test]
+    fn quorum_options() {
+        let t = topology(
+            "rabbit_quorum_queue=true&rabbit_quorum_delivery_limit=5&rabbit_quorum_max_memory_length=10\
+             &rabbit_quorum_max_memory_bytes=4096",
+        );
+        assert!(t.topic_exchange("openstack").durable);
+        let queue = t.shared_queue("demo");
+        assert!(queue.durable);
+        assert_eq!(
+            queue.arguments,
+            [
+                ("x-queue-type", ArgValue::Str("quorum")),
+                ("x-delivery-limit", ArgValue::Int(5)),
+                ("x-max-in-memory-length", ArgValue::Int(10)),
+                ("x-max-in-memory-bytes", ArgValue::Int(4096)),
+            ]
+        );
+        assert!(t.reply_queue().arguments.iter().all(|(k, _)| *k == "x-expires"));
+
+        let transient = topology("rabbit_transient_quorum_queue=true&rabbit_transient_queues_ttl=60");
+        let reply = transient.reply_queue();
+        assert!(reply.durable);
+        assert_eq!(
+            reply.arguments,
+            [("x-queue-type", ArgValue::Str("quorum")), ("x-expires", ArgValue::Int(60_000))]
+        );
+        assert!(transient.fanout_exchange("demo").durable);
+        assert!(transient.shared_queue("demo").arguments.is_empty());
+    }
+
+    #[test]
+    fn ttl_zero_means_no_expiry() {
+        let t = topology("rabbit_transient_queues_ttl=0");
+        assert!(t.fanout_queue("demo").arguments.is_empty());
+        assert!(t.reply_queue().arguments.is_empty());
+    }
+
+    #[test]
+    fn field_tables_use_py_amqp_types() {
+        let table =
+            field_table(&[("x-expires", ArgValue::Int(5)), ("x-queue-type", ArgValue::Str("quorum"))]);
+        let inner = table.inner();
+        assert_eq!(inner.get("x-expires"), Some(&AMQPValue::LongInt(5)));
+        assert_eq!(inner.get("x-queue-type"), Some(&AMQPValue::LongString("quorum".into())));
+        let consumer = topology("enable_cancel_on_failover=true").consumer_arguments();
+        assert_eq!(consumer.inner().get("x-cancel-on-ha-failover"), Some(&AMQPValue::Boolean(true)));
+        assert!(topology("").consumer_arguments().inner().is_empty());
+    }
+}
