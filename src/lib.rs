@@ -96,7 +96,8 @@ pub fn register_builtin_transports() {
     REGISTER.call_once(|| {
         #[cfg(feature = "fake")]
         courier_fake::register();
-        // The RabbitMQ transport registers here once its crate lands.
+        #[cfg(feature = "amqp")]
+        courier_amqp::register();
     });
 }
 
@@ -130,5 +131,15 @@ pub mod __private {
     };
     pub use serde;
     pub use serde_json;
+    pub use std::boxed::Box;
+    pub use std::clone::Clone;
+    pub use std::fmt::Debug;
+    pub use std::future::Future;
+    pub use std::marker::{Send, Sized};
+    pub use std::option::Option;
+    pub use std::pin::Pin;
+    pub use std::result::Result;
+    pub use std::string::String;
     pub use std::sync::Arc;
+    pub use std::vec::Vec;
 }

@@ -1,8 +1,198 @@
-//! Procedural macros of courier (placeholder until the macro crate lands).
+//! Procedural macros of courier. Use them through the `courier` crate, which re-exports them.
+//!
+//! The macro is built in four stages, one file each: [`parse`] (the attribute grammar), [`model`]
+//! (the endpoint as plain data), [`check`] (the rules, one function each) and the expansion
+//! ([`expand`]: dispatch table and `Endpoint` impl; [`client`]: the typed client).
+#![deny(missing_docs)]
+
+mod check;
+mod client;
+mod expand;
+mod model;
+mod parse;
+
 use proc_macro::TokenStream;
 
-/// Placeholder.
+/// Turns an inherent `impl` block into an RPC endpoint: a `const` dispatch table, an
+/// implementation of `courier::Endpoint`, and a typed client.
+///
+/// ```
+/// use courier::{Context, RemoteException, rpc_endpoint};
+/// use serde::{Deserialize, Serialize};
+///
+/// pub struct Compute;
+///
+/// #[derive(Debug, Serialize, Deserialize, PartialEq)]
+/// pub struct Flavor { pub name: String, pub vcpus: u32 }
+///
+/// #[derive(Debug)]
+/// pub struct NotFound(String);
+/// impl std::fmt::Display for NotFound {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+///         write!(f, "instance {} not found", self.0)
+///     }
+/// }
+/// impl RemoteException for NotFound {}
+///
+/// #[rpc_endpoint(namespace = "compute", version = "1.3")]
+/// impl Compute {
+///     /// Resizes an instance (runs on the blocking pool).
+///     fn resize(&self, ctx: &Context, instance: String, flavor: u32) -> Result<Flavor, NotFound> {
+///         let _ = ctx.user();
+///         if instance.is_empty() { return Err(NotFound(instance)) }
+///         Ok(Flavor { name: format!("m1.{flavor}"), vcpus: flavor })
+///     }
+///
+///     /// Echoes its payload (runs as a task).
+///     async fn ping(&self, payload: serde_json::Value, repeat: Option<u32>) -> serde_json::Value {
+///         serde_json::json!({"payload": payload, "repeat": repeat.unwrap_or(1)})
+///     }
+///
+///     /// Exposed on the wire as `get_console`.
+///     #[rpc(name = "get_console")]
+///     fn console(&self) -> String { "tty0".into() }
+///
+///     /// Not exposed: a plain Rust helper.
+///     #[rpc(skip)]
+///     pub fn new() -> Self { Compute }
+///
+///     /// Not exposed either: names starting with `_` are private (oslo's access policy).
+///     fn _cleanup(&self) {}
+/// }
+///
+/// use courier::{Endpoint, MethodKind};
+/// let info = Compute.info();
+/// assert_eq!((info.namespace, info.version), (Some("compute"), Some("1.3")));
+/// let names: Vec<_> = Compute::RPC_METHODS.iter().map(|m| (m.name, m.kind, m.args)).collect();
+/// assert_eq!(names, [
+///     ("resize", MethodKind::Sync, &["instance", "flavor"][..]),
+///     ("ping", MethodKind::Async, &["payload", "repeat"][..]),
+///     ("get_console", MethodKind::Sync, &[][..]),
+/// ]);
+///
+/// // The typed client: `ComputeClient::new(rpc_client)`, then
+/// // `client.resize(&ctx, "vm1".into(), 2).await?` or `client.cast_resize(...)`.
+/// fn _client(client: courier::RpcClient) -> ComputeClient { ComputeClient::new(client) }
+/// ```
+///
+/// # Attribute arguments
+///
+/// All optional: `#[rpc_endpoint(namespace = "compute", version = "1.3", crate = "::courier",
+/// client = true, client_vis = "pub")]`.
+///
+/// - `namespace`: oslo's target namespace of the endpoint (default: the null namespace).
+/// - `version`: the version it implements, `X.Y` or `X.Y.Z` (default: oslo's `1.0`). A caller
+///   asking for a compatible version (same major, minor not higher) reaches it.
+/// - `crate`: how generated code names courier, when it is renamed or re-exported
+///   (`extern crate courier as rpc;` then `crate = "rpc"`). Generated code names only
+///   `<crate>::__private::...`.
+/// - `client = false`: no typed client.
+/// - `client_vis`: the typed client's visibility, e.g. `"pub(crate)"` (default `pub`).
+///
+/// # Methods
+///
+/// Every method of the block is exposed, `pub` or not: the block is the declaration. Leave one
+/// out with `#[rpc(skip)]`, or give it a name starting with `_`, which oslo's dispatcher never
+/// calls. Name it differently on the wire with `#[rpc(name = "wire_name")]`.
+///
+/// - **Kind.** `fn` runs on the blocking pool (`spawn_blocking`), `async fn` as a tokio task:
+///   the `MethodKind` of its table row. Port a service to async one method at a time.
+/// - **Receiver.** `&self` only: calls run concurrently on a shared endpoint. Keep mutable
+///   state behind a lock.
+/// - **Context.** A parameter of type `&Context` or `Context` (any position; matched by the
+///   name `Context`) receives the request context; it is not a keyword argument.
+/// - **Arguments.** Every other parameter is a keyword argument named as written (`r#type` is
+///   `type`; nothing is stripped from `_unused`), decoded with serde (`DeserializeOwned`).
+///   `Option<T>` (written `Option<..>`) may be absent or null. A missing, extra or ill-typed
+///   argument fails the call with a Python `TypeError` naming the argument; it never panics.
+///   Arguments are decoded on the worker (the blocking pool or the task), not in the dispatch
+///   loop; a sync method's arguments and result never cross threads, so they need not be `Send`.
+/// - **Returns.** Nothing (the caller gets `null`), any `T: Serialize`, or a type whose last
+///   path segment is `Result` (`std::result::Result<T, E>` or an alias of it) with
+///   `E: courier::RemoteException`: an `Err` becomes the exception the caller sees (class,
+///   module, message).
+/// - **Async methods** must return a `Send` future: they run on a multi-threaded runtime.
+///
+/// # What is generated
+///
+/// For `impl Compute`:
+///
+/// - `Compute::RPC_METHODS: &'static [MethodInfo]`, the dispatch table: wire name, kind and
+///   argument names per row, in declaration order.
+/// - `impl courier::Endpoint for Compute`: `info()` (type name, namespace, version, table) and
+///   `invoke(self: Arc<Self>, row, context, args)`, which binds a row into an `Invocation`.
+///   Serve it with the runtime's server; the runtime finds the row by name.
+/// - `ComputeClient` (`#[derive(Clone, Debug)]`): `ComputeClient::new(rpc_client)` applies the
+///   endpoint's namespace and version to an `RpcClient` aimed at the server's topic;
+///   `inner()` returns it. Per method `resize`: `async fn resize(&self, ctx: &Context,
+///   <arguments as declared>) -> Result<T, courier::Error>` (`T` the `Ok` type, the return type,
+///   or `()`), calling by wire name, and `async fn cast_resize(..) -> Result<(), Error>`.
+///   Doc comments of the method are copied onto both.
+///
+/// # Why is my method rejected?
+///
+/// Each misuse is a compile error at the offending tokens, naming the fix; the impl block is
+/// still emitted so the rest of the crate keeps compiling in an editor.
+///
+/// - `&mut self`, `self` by value, `self: Box<Self>`, or no receiver: take `&self`, or add
+///   `#[rpc(skip)]` (constructors like `fn new() -> Self` need it).
+/// - Generic methods (type, const or lifetime parameters) and `impl Trait` arguments or returns:
+///   the dispatcher must know concrete, owned types.
+/// - Patterns such as `(a, b): (u32, u32)`: the identifier is the keyword name; bind a name.
+/// - `unsafe fn`; `&mut Context` or a second `Context` parameter.
+/// - `#[rpc(name = "_x")]` (private, never callable), an empty name, or two methods with one
+///   wire name.
+/// - A method named `new` or `inner`, or `foo` next to `cast_foo`, which would collide in the
+///   typed client: rename the Rust method (keep its wire name with `#[rpc(name = ..)]`), or set
+///   `client = false`.
+/// - Generic impl blocks, trait impls, unknown or duplicate attribute arguments, an empty
+///   `namespace`, a `version` not `X.Y` / `X.Y.Z`.
+/// - Trait bounds, reported at the type: "argument `flavor` of `resize` does not implement
+///   `Deserialize`", "the return type of `x` does not implement `Serialize`", "the `Ok` type
+///   ...", "the error type of `resize` does not implement `RemoteException`", "the future
+///   returned by `ping` is not `Send`", and for the typed client "argument `flavor` of
+///   `resize` does not implement `Serialize`, which `ComputeClient` needs" (or turn the client
+///   off).
 #[proc_macro_attribute]
-pub fn rpc_endpoint(_attr: TokenStream, item: TokenStream) -> TokenStream {
+pub fn rpc_endpoint(attr: TokenStream, item: TokenStream) -> TokenStream {
+    rpc_endpoint_impl(attr.into(), item.into()).into()
+}
+
+/// parse -> model -> check -> expand; on errors, the user's impl plus every error.
+fn rpc_endpoint_impl(
+    attr: proc_macro2::TokenStream,
+    item: proc_macro2::TokenStream,
+) -> proc_macro2::TokenStream {
+    let mut item_impl = match syn::parse2::<syn::Item>(item.clone()) {
+        Ok(syn::Item::Impl(item_impl)) => item_impl,
+        Ok(other) => {
+            let error = syn::Error::new_spanned(
+                other,
+                "`#[rpc_endpoint]` goes on an inherent impl block: `impl Compute { .. }`",
+            );
+            return with_error(item, error);
+        }
+        // Keep the item as written so the editor still sees it; rustc reports its syntax error.
+        Err(error) => return with_error(item, error),
+    };
+    let mut errors = parse::Errors::default();
+    let args = parse::EndpointArgs::parse(attr, &mut errors);
+    let endpoint = model::Endpoint::from_ast(args, &item_impl, &mut errors);
+    check::all(&endpoint, &mut errors);
+    parse::strip_rpc_attrs(&mut item_impl, &mut errors);
+    match errors.finish() {
+        Ok(()) => {
+            let table = expand::endpoint(&endpoint);
+            let client = client::client(&endpoint);
+            quote::quote!(#item_impl #table #client)
+        }
+        Err(error) => with_error(quote::ToTokens::into_token_stream(item_impl), error),
+    }
+}
+
+/// The item next to the errors (tokio-macros' `token_stream_with_error`): emitting the item keeps
+/// completion and the rest of the crate working while the errors are fixed.
+fn with_error(mut item: proc_macro2::TokenStream, error: syn::Error) -> proc_macro2::TokenStream {
+    item.extend(error.into_compile_error());
     item
 }

@@ -228,6 +228,9 @@ impl RemoteException for std::io::Error {
 pub mod support {
     use super::*;
 
+    /// An invocation's keyword arguments.
+    pub type Args = Map<String, Value>;
+
     /// Takes a required keyword argument.
     pub fn required_arg<T: DeserializeOwned>(
         args: &mut Map<String, Value>,
@@ -325,6 +328,12 @@ pub mod support {
     /// An invocation that fails at once (e.g. an unknown table row).
     pub fn failed_invocation(failure: Failure) -> Invocation {
         Invocation::Async(Box::pin(std::future::ready(Err(failure))))
+    }
+
+    /// The invocation of a row `index` the endpoint's table does not have (a caller bug: the
+    /// runtime takes rows from the table).
+    pub fn unknown_row(endpoint: &str, index: usize) -> Invocation {
+        failed_invocation(Failure::runtime_error(format!("{endpoint} has no method at table row {index}")))
     }
 }
 

@@ -1,0 +1,287 @@
+//! Stage 3: the rules an endpoint must follow, one function per rule.
+//!
+//! Each rule records a spanned, lower-case error naming the fix; [`all`] runs every rule so
+//! one expansion reports every problem. Trait bounds (serde, `RemoteException`, `Send`) are not
+//! checked here: the expansion asserts them on the user's own tokens (see `expand.rs`).
+
+use proc_macro2::TokenTree;
+use quote::ToTokens;
+use syn::{GenericParam, Type};
+
+use crate::model::{ArgRole, Endpoint, Method, Receiver, Return};
+use crate::parse::Errors;
+
+/// Runs every rule.
+pub fn all(endpoint: &Endpoint, errors: &mut Errors) {
+    inherent_impl(endpoint, errors);
+    impl_generics(endpoint, errors);
+    namespace(endpoint, errors);
+    version(endpoint, errors);
+    for method in &endpoint.methods {
+        receiver(method, errors);
+        method_generics(method, errors);
+        unsafe_method(method, errors);
+        arg_patterns(method, errors);
+        impl_trait(method, errors);
+        context_params(method, errors);
+        private_wire_name(method, errors);
+    }
+    duplicate_wire_names(endpoint, errors);
+    client_names(endpoint, errors);
+}
+
+/// The macro generates an inherent `impl` next to the user's; a trait impl cannot host it.
+fn inherent_impl(endpoint: &Endpoint, errors: &mut Errors) {
+    if let Some(path) = &endpoint.trait_path {
+        errors.spanned(
+            path,
+            "`#[rpc_endpoint]` goes on an inherent impl block (`impl Type { .. }`), not a trait impl; \
+             move the methods into an inherent impl",
+        );
+    }
+}
+
+/// The dispatch table is a `const` of one concrete type.
+fn impl_generics(endpoint: &Endpoint, errors: &mut Errors) {
+    let generics = &endpoint.generics;
+    if !generics.params.is_empty() || generics.where_clause.is_some() {
+        errors.spanned(
+            generics,
+            "`#[rpc_endpoint]` does not support generic impl blocks; implement the endpoint for a \
+             concrete type, e.g. `impl Compute<Real> { .. }`",
+        );
+    }
+}
+
+/// An empty namespace is not oslo's null namespace: say nothing instead.
+fn namespace(endpoint: &Endpoint, errors: &mut Errors) {
+    if let Some(lit) = &endpoint.namespace
+        && lit.value().trim().is_empty()
+    {
+        errors.spanned(lit, "`namespace` must not be empty; leave it out for oslo's null namespace");
+    }
+}
+
+/// oslo versions are `X.Y` or `X.Y.Z`, integers each.
+fn version(endpoint: &Endpoint, errors: &mut Errors) {
+    let Some(lit) = &endpoint.version else { return };
+    let value = lit.value();
+    let parts: Vec<&str> = value.split('.').collect();
+    let valid = (2..=3).contains(&parts.len())
+        && parts.iter().all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()));
+    if !valid {
+        errors.spanned(
+            lit,
+            format_args!(
+                "invalid version `{value}`: it must be `X.Y` or `X.Y.Z` with integer parts, e.g. \
+                 `version = \"1.3\"`"
+            ),
+        );
+    }
+}
+
+/// Calls run concurrently on a shared `Arc<Self>`: only `&self` works.
+fn receiver(method: &Method, errors: &mut Errors) {
+    let ident = &method.ident;
+    match method.receiver {
+        Receiver::Ref => {}
+        Receiver::RefMut(span) => errors.at(
+            span,
+            format_args!(
+                "RPC methods take `&self`, not `&mut self`, as calls run concurrently; keep mutable \
+                 state behind a lock (e.g. a `Mutex` field), or mark `{ident}` `#[rpc(skip)]`"
+            ),
+        ),
+        Receiver::Value(span) => errors.at(
+            span,
+            format_args!(
+                "RPC methods take `&self`, not `self` by value, as the endpoint is shared between \
+                 calls; take `&self`, or mark `{ident}` `#[rpc(skip)]`"
+            ),
+        ),
+        Receiver::Typed(span) => errors.at(
+            span,
+            format_args!(
+                "RPC methods take `&self`; change the receiver to `&self`, or mark `{ident}` `#[rpc(skip)]`"
+            ),
+        ),
+        Receiver::None => errors.at(
+            method.span,
+            format_args!(
+                "`{ident}` has no `self` receiver, so it cannot be an RPC method; add `&self`, or \
+                 mark it `#[rpc(skip)]`"
+            ),
+        ),
+    }
+}
+
+/// The dispatcher must know every argument type, so no generic methods.
+fn method_generics(method: &Method, errors: &mut Errors) {
+    let generics = &method.generics;
+    if generics.params.iter().all(|param| matches!(param, GenericParam::Lifetime(_)))
+        && !generics.params.is_empty()
+    {
+        errors.spanned(
+            generics,
+            format_args!(
+                "RPC methods cannot have lifetime parameters, as arguments are decoded into owned \
+                 values; use owned types, or mark `{}` `#[rpc(skip)]`",
+                method.ident
+            ),
+        );
+    } else if !generics.params.is_empty() || generics.where_clause.is_some() {
+        errors.spanned(
+            generics,
+            format_args!(
+                "RPC methods cannot be generic, as the dispatcher must know every argument type; use \
+                 concrete types, or mark `{}` `#[rpc(skip)]`",
+                method.ident
+            ),
+        );
+    }
+}
+
+/// A remote caller cannot uphold a safety contract.
+fn unsafe_method(method: &Method, errors: &mut Errors) {
+    if let Some(span) = method.unsafety {
+        errors.at(
+            span,
+            format_args!(
+                "RPC methods cannot be `unsafe`, as a remote caller cannot uphold their contract; \
+                 make `{}` safe, or mark it `#[rpc(skip)]`",
+                method.ident
+            ),
+        );
+    }
+}
+
+/// The argument's identifier is its keyword name on the wire.
+fn arg_patterns(method: &Method, errors: &mut Errors) {
+    for arg in &method.args {
+        if arg.ident.is_none() && !matches!(arg.role, ArgRole::Context { .. }) {
+            errors.spanned(
+                &arg.pat,
+                "RPC arguments must be plain identifiers, as the identifier is the keyword \
+                 argument's name; bind the argument to a name and destructure it in the body",
+            );
+        }
+    }
+}
+
+/// `impl Trait` has no concrete type to decode into (or encode from).
+fn impl_trait(method: &Method, errors: &mut Errors) {
+    for arg in &method.args {
+        if mentions_impl(&arg.ty) {
+            errors.spanned(
+                &arg.ty,
+                "`impl Trait` arguments are not supported, as the dispatcher must know the type to \
+                 decode; use a concrete type",
+            );
+        }
+    }
+    let ret = match &method.ret {
+        Return::Unit => None,
+        Return::Plain(ty) | Return::Result { ty, .. } => Some(ty),
+    };
+    if let Some(ty) = ret.filter(|ty| mentions_impl(ty)) {
+        errors.spanned(
+            ty,
+            "`impl Trait` return types are not supported; return a concrete type (write \
+             `async fn` rather than returning `impl Future`)",
+        );
+    }
+}
+
+/// At most one context parameter, by reference or by value.
+fn context_params(method: &Method, errors: &mut Errors) {
+    let mut seen = false;
+    for arg in &method.args {
+        match arg.role {
+            ArgRole::Wire { .. } => {}
+            ArgRole::ContextMut => errors.spanned(
+                &arg.ty,
+                "the request context is passed as `&Context` or `Context`, not `&mut Context`; \
+                 take it by value to modify your copy",
+            ),
+            ArgRole::Context { .. } if seen => errors.spanned(
+                &arg.ty,
+                "a method receives the request context once; remove this second `Context` parameter",
+            ),
+            ArgRole::Context { .. } => seen = true,
+        }
+    }
+}
+
+/// oslo never dispatches to names starting with `_`; an empty name cannot be called either.
+fn private_wire_name(method: &Method, errors: &mut Errors) {
+    let Some(lit) = &method.rename else { return };
+    if method.wire_name.starts_with('_') {
+        errors.spanned(
+            lit,
+            "wire names starting with `_` are private and never callable (oslo's access policy); \
+             choose a name without the leading `_`, or mark the method `#[rpc(skip)]`",
+        );
+    } else if method.wire_name.is_empty() {
+        errors.spanned(lit, "the wire name must not be empty; choose a name callers can use");
+    }
+}
+
+/// Dispatch by name needs each name once.
+fn duplicate_wire_names(endpoint: &Endpoint, errors: &mut Errors) {
+    for (index, method) in endpoint.methods.iter().enumerate() {
+        if let Some(first) = endpoint.methods[..index].iter().find(|m| m.wire_name == method.wire_name) {
+            let message = format!(
+                "duplicate wire name `{}`, also the name of `{}`; give one of them another name with \
+                 `#[rpc(name = \"...\")]`",
+                method.wire_name, first.ident
+            );
+            match &method.rename {
+                Some(lit) => errors.spanned(lit, message),
+                None => errors.spanned(&method.ident, message),
+            }
+        }
+    }
+}
+
+/// The typed client has `new`, `inner`, and `<name>` plus `cast_<name>` per method.
+fn client_names(endpoint: &Endpoint, errors: &mut Errors) {
+    let Some(client) = &endpoint.client else { return };
+    let mut taken: Vec<(String, &Method)> = Vec::new();
+    for method in &endpoint.methods {
+        let name = syn::ext::IdentExt::unraw(&method.ident).to_string();
+        for generated in [name.clone(), format!("cast_{name}")] {
+            let clash = if generated == "new" || generated == "inner" {
+                Some(format!("`{}::{generated}`", client.ident))
+            } else {
+                taken
+                    .iter()
+                    .find(|(n, _)| *n == generated)
+                    .map(|(_, m)| format!("the client method of `{}`", m.ident))
+            };
+            if let Some(clash) = clash {
+                errors.at(
+                    method.span,
+                    format_args!(
+                        "the typed client's method `{generated}` for `{}` collides with {clash}; rename the Rust \
+                         method (keep its wire name with `#[rpc(name = \"{}\")]`), or turn the client off \
+                         with `#[rpc_endpoint(client = false)]`",
+                        method.ident, method.wire_name
+                    ),
+                );
+            }
+            taken.push((generated, method));
+        }
+    }
+}
+
+/// Whether `impl` appears anywhere in the type.
+fn mentions_impl(ty: &Type) -> bool {
+    fn walk(tokens: proc_macro2::TokenStream) -> bool {
+        tokens.into_iter().any(|tree| match tree {
+            TokenTree::Ident(ident) => ident == "impl",
+            TokenTree::Group(group) => walk(group.stream()),
+            _ => false,
+        })
+    }
+    walk(ty.to_token_stream())
+}
