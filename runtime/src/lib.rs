@@ -12,6 +12,10 @@ pub mod dispatch;
 pub mod endpoint;
 pub mod error;
 pub mod executor;
+pub mod notification_endpoint;
+pub mod notification_filter;
+pub mod notification_listener;
+pub mod notify;
 pub mod serializer;
 pub mod server;
 pub mod target;
@@ -27,6 +31,13 @@ pub use endpoint::{
 };
 pub use error::{BoxError, Error, TransportError};
 pub use executor::{ExecutorConfig, ExecutorMode};
+pub use notification_endpoint::{
+    Metadata, NotificationEndpoint, NotificationEndpointInfo, NotificationInvocation, NotificationMessage,
+    NotificationOutcome, NotificationResult, PriorityMethod,
+};
+pub use notification_filter::NotificationFilter;
+pub use notification_listener::{NotificationListener, NotificationListenerBuilder};
+pub use notify::{Notifier, NotifierDriver, Priority};
 pub use serializer::{NoOpSerializer, Serializer};
 pub use server::{DrainReport, RpcServer, RpcServerBuilder};
 pub use target::{Target, Version, parse_version, version_is_compatible};

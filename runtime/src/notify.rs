@@ -1,0 +1,448 @@
+//! Sending notifications: oslo's `Notifier`.
+//!
+//! A [`Notifier`] publishes one message per topic (default `notifications`) on the routing key
+//! `<topic>.<priority>`, with oslo's fields: `message_id` (uuid4 with dashes), `publisher_id`,
+//! `event_type`, `priority` (upper case), `payload`, `timestamp` (Python's
+//! `str(datetime.utcnow())`) and the sender's context with its secrets nulled.
+//!
+//! ```
+//! # async fn demo(transport: std::sync::Arc<dyn courier_runtime::Transport>) -> Result<(), courier_runtime::Error> {
+//! use courier_runtime::Context;
+//! use courier_runtime::notify::Notifier;
+//!
+//! let notifier = Notifier::new(transport, "compute.host1");
+//! let ctx = Context::new().with_user("alice").with_auth_token("s3cret"); // the token is not sent
+//! notifier.info(&ctx, "compute.instance.create.end", serde_json::json!({"instance_id": 12})).await?;
+//! notifier.prepare("compute.host2").warn(&ctx, "compute.instance.delete.start", "bye").await?;
+//! # Ok(()) }
+//! ```
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use crate::serializer::{NoOpSerializer, Serializer};
+use crate::transport::NotifyOptions;
+use crate::wire::{self, Notification};
+use crate::{Context, Error, Target, Transport};
+
+/// The topic notifications go to when none is configured (oslo's `[oslo_messaging_notifications]
+/// topics`).
+pub const DEFAULT_NOTIFICATION_TOPIC: &str = "notifications";
+
+/// A notification's priority (oslo's notification levels).
+///
+/// Upper case in the message body ([`as_wire`](Self::as_wire)), lower case in routing keys,
+/// queue names and endpoint method names ([`as_str`](Self::as_str)).
+///
+/// ```
+/// use courier_runtime::notify::Priority;
+///
+/// let priority: Priority = "INFO".parse().unwrap();
+/// assert_eq!(priority, Priority::Info);
+/// assert_eq!((priority.as_str(), priority.as_wire()), ("info", "INFO"));
+/// assert!("warning".parse::<Priority>().is_err()); // oslo's method is `warn`
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Priority {
+    /// `AUDIT`
+    Audit,
+    /// `DEBUG`
+    Debug,
+    /// `INFO`
+    Info,
+    /// `WARN`
+    Warn,
+    /// `ERROR`
+    Error,
+    /// `CRITICAL`
+    Critical,
+    /// `SAMPLE`
+    Sample,
+}
+
+impl Priority {
+    /// Every priority, in oslo's order.
+    pub const ALL: [Self; 7] =
+        [Self::Audit, Self::Debug, Self::Info, Self::Warn, Self::Error, Self::Critical, Self::Sample];
+
+    /// Lower case: the routing-key suffix and the endpoint method name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Audit => "audit",
+            Self::Debug => "debug",
+            Self::Info => "info",
+            Self::Warn => "warn",
+            Self::Error => "error",
+            Self::Critical => "critical",
+            Self::Sample => "sample",
+        }
+    }
+
+    /// Upper case, as the `priority` field of a message.
+    #[must_use]
+    pub fn as_wire(self) -> &'static str {
+        match self {
+            Self::Audit => "AUDIT",
+            Self::Debug => "DEBUG",
+            Self::Info => "INFO",
+            Self::Warn => "WARN",
+            Self::Error => "ERROR",
+            Self::Critical => "CRITICAL",
+            Self::Sample => "SAMPLE",
+        }
+    }
+}
+
+impl fmt::Display for Priority {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A priority name that is none of oslo's.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown notification priority `{0}`; expected one of audit, debug, info, warn, error, critical, sample"
+)]
+pub struct UnknownPriority(pub String);
+
+impl FromStr for Priority {
+    type Err = UnknownPriority;
+
+    /// Case-insensitive, as oslo lower-cases the `priority` field before looking it up.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| UnknownPriority(s.to_owned()))
+    }
+}
+
+/// How a [`Notifier`] sends (oslo's notification drivers).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NotifierDriver {
+    /// `messagingv2`: inside the 2.0 envelope (the default).
+    #[default]
+    MessagingV2,
+    /// `messaging`: the bare 1.0 object.
+    Messaging,
+    /// `noop`: nothing is sent.
+    Noop,
+}
+
+impl NotifierDriver {
+    /// oslo's driver name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MessagingV2 => "messagingv2",
+            Self::Messaging => "messaging",
+            Self::Noop => "noop",
+        }
+    }
+}
+
+impl FromStr for NotifierDriver {
+    type Err = Error;
+
+    /// `messagingv2`, `messaging` or `noop`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "messagingv2" => Ok(Self::MessagingV2),
+            "messaging" => Ok(Self::Messaging),
+            "noop" => Ok(Self::Noop),
+            other => Err(Error::InvalidArgument(format!(
+                "unknown notification driver `{other}`; expected messagingv2, messaging or noop"
+            ))),
+        }
+    }
+}
+
+/// Publishes notifications (oslo's `Notifier`). Cheap to clone.
+///
+/// Publish failures are returned, not swallowed (oslo only logs them); a caller that does not
+/// care can ignore the result.
+#[derive(Clone)]
+pub struct Notifier {
+    transport: Arc<dyn Transport>,
+    publisher_id: String,
+    topics: Arc<[String]>,
+    driver: NotifierDriver,
+    serializer: Arc<dyn Serializer>,
+    exchange: Option<String>,
+}
+
+impl fmt::Debug for Notifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Notifier")
+            .field("publisher_id", &self.publisher_id)
+            .field("topics", &self.topics)
+            .field("driver", &self.driver)
+            .field("exchange", &self.exchange)
+            .finish_non_exhaustive()
+    }
+}
+
+macro_rules! priority_methods {
+    ($($(#[$doc:meta])* $name:ident => $priority:ident;)*) => {
+        $(
+            $(#[$doc])*
+            ///
+            /// # Errors
+            /// As [`Notifier::notify`].
+            pub async fn $name(
+                &self,
+                context: &Context,
+                event_type: &str,
+                payload: impl Serialize,
+            ) -> Result<(), Error> {
+                self.notify(context, Priority::$priority, event_type, payload).await
+            }
+        )*
+    };
+}
+
+impl Notifier {
+    /// A notifier with oslo's defaults: topic `notifications`, driver `messagingv2`, the
+    /// transport's control exchange, no serializer.
+    #[must_use]
+    pub fn new(transport: Arc<dyn Transport>, publisher_id: impl Into<String>) -> Self {
+        Self {
+            transport,
+            publisher_id: publisher_id.into(),
+            topics: Arc::from([DEFAULT_NOTIFICATION_TOPIC.to_owned()]),
+            driver: NotifierDriver::default(),
+            serializer: Arc::new(NoOpSerializer),
+            exchange: None,
+        }
+    }
+
+    /// A notifier sharing this one's transport and settings with another publisher id (oslo's
+    /// `prepare(publisher_id=...)`).
+    #[must_use]
+    pub fn prepare(&self, publisher_id: impl Into<String>) -> Self {
+        Self { publisher_id: publisher_id.into(), ..self.clone() }
+    }
+
+    /// Sets the topics; each notification is published once per topic.
+    #[must_use]
+    pub fn with_topics<I, S>(mut self, topics: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.topics = topics.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets the driver.
+    #[must_use]
+    pub fn with_driver(mut self, driver: NotifierDriver) -> Self {
+        self.driver = driver;
+        self
+    }
+
+    /// Sets the serializer applied to payloads and contexts.
+    #[must_use]
+    pub fn with_serializer(mut self, serializer: Arc<dyn Serializer>) -> Self {
+        self.serializer = serializer;
+        self
+    }
+
+    /// Publishes to this exchange instead of the transport's control exchange.
+    #[must_use]
+    pub fn with_exchange(mut self, exchange: impl Into<String>) -> Self {
+        self.exchange = Some(exchange.into());
+        self
+    }
+
+    /// The publisher id.
+    #[must_use]
+    pub fn publisher_id(&self) -> &str {
+        &self.publisher_id
+    }
+
+    /// The topics.
+    #[must_use]
+    pub fn topics(&self) -> &[String] {
+        &self.topics
+    }
+
+    /// The driver.
+    #[must_use]
+    pub fn driver(&self) -> NotifierDriver {
+        self.driver
+    }
+
+    /// Whether anything is sent: false for the `noop` driver or when there is no topic
+    /// (oslo's `is_enabled()`).
+    #[must_use]
+    pub fn is_enabled(&self) -> bool {
+        self.driver != NotifierDriver::Noop && !self.topics.is_empty()
+    }
+
+    priority_methods! {
+        /// Sends an `AUDIT` notification.
+        audit => Audit;
+        /// Sends a `DEBUG` notification.
+        debug => Debug;
+        /// Sends an `INFO` notification.
+        info => Info;
+        /// Sends a `WARN` notification (oslo's `warn` / `warning`).
+        warn => Warn;
+        /// Sends an `ERROR` notification.
+        error => Error;
+        /// Sends a `CRITICAL` notification.
+        critical => Critical;
+        /// Sends a `SAMPLE` notification.
+        sample => Sample;
+    }
+
+    /// Sends a notification of any priority: one publish per topic, on `<topic>.<priority>`.
+    /// The context goes out redacted ([`Context::redacted`]), then through the serializer.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when the payload is not JSON or the serializer refuses it;
+    /// [`Error::Transport`] when a publish fails (the other topics are still tried; the first
+    /// error is returned).
+    pub async fn notify(
+        &self,
+        context: &Context,
+        priority: Priority,
+        event_type: &str,
+        payload: impl Serialize,
+    ) -> Result<(), Error> {
+        if !self.is_enabled() {
+            return Ok(());
+        }
+        let notification = self.build(context, priority, event_type, &payload)?;
+        let options = NotifyOptions::default().with_envelope(self.driver == NotifierDriver::MessagingV2);
+        let mut first_error = None;
+        for topic in self.topics.iter() {
+            let mut target = Target::new(topic.as_str());
+            target.exchange.clone_from(&self.exchange);
+            let mut message = notification.clone();
+            message.unique_id = Some(wire::new_id());
+            tracing::debug!(
+                %topic, %priority, event_type, message_id = %message.message_id, "publishing a notification"
+            );
+            if let Err(error) = self.transport.notify(&target, priority.as_str(), message, &options).await {
+                tracing::warn!(%error, %topic, %priority, event_type, "could not publish a notification");
+                first_error.get_or_insert(Error::from(error));
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    fn build(
+        &self,
+        context: &Context,
+        priority: Priority,
+        event_type: &str,
+        payload: &impl Serialize,
+    ) -> Result<Notification, Error> {
+        let payload = serde_json::to_value(payload)
+            .map_err(|e| Error::InvalidArgument(format!("the notification payload is not JSON: {e}")))?;
+        let payload = self.serializer.serialize_entity(context, payload).map_err(|e| {
+            Error::InvalidArgument(format!("the serializer refused the notification payload: {e}"))
+        })?;
+        let context = self.serializer.serialize_context(&context.redacted());
+        let mut notification = Notification::from_message(serde_json::Map::from_iter([
+            ("event_type".to_owned(), event_type.into()),
+            ("priority".to_owned(), priority.as_wire().into()),
+            ("payload".to_owned(), payload),
+        ]))?;
+        notification.message_id = uuid::Uuid::new_v4().hyphenated().to_string();
+        notification.publisher_id.clone_from(&self.publisher_id);
+        notification.timestamp = python_utc_timestamp(SystemTime::now());
+        notification.context = context;
+        Ok(notification)
+    }
+}
+
+/// Formats a time as Python's `str(datetime.utcnow())`: `2026-11-23 07:02:47.787110`, with no
+/// fraction at all when the microsecond is zero (as Python prints it). Times before 1970 are
+/// printed as the epoch.
+///
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+/// use courier_runtime::notify::python_utc_timestamp;
+///
+/// let t = UNIX_EPOCH + Duration::from_micros(1_795_417_367_787_110);
+/// assert_eq!(python_utc_timestamp(t), "2026-11-23 07:02:47.787110");
+/// assert_eq!(python_utc_timestamp(UNIX_EPOCH + Duration::from_secs(86_400)), "1970-01-02 00:00:00");
+/// ```
+#[must_use]
+pub fn python_utc_timestamp(time: SystemTime) -> String {
+    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let micros = since.subsec_micros();
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    let (year, month, day) = civil_from_days(days);
+    let (hour, minute, second) = (rest / 3600, rest % 3600 / 60, rest % 60);
+    let mut text = format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02}");
+    if micros != 0 {
+        text.push_str(&format!(".{micros:06}"));
+    }
+    text
+}
+
+/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn timestamps_match_python_str_of_utcnow() {
+        let at = |micros: u64| python_utc_timestamp(UNIX_EPOCH + Duration::from_micros(micros));
+        assert_eq!(at(0), "1970-01-01 00:00:00");
+        assert_eq!(at(1), "1970-01-01 00:00:00.000001");
+        // Leap days and century rules.
+        assert_eq!(at(951_782_400_000_000), "2000-02-29 00:00:00");
+        assert_eq!(at(4_107_542_399_500_000), "2100-02-28 23:59:59.500000");
+        assert_eq!(at(4_107_542_400_000_000), "2100-03-01 00:00:00");
+        assert_eq!(at(1_709_164_800_123_456), "2024-02-29 00:00:00.123456");
+        assert_eq!(at(1_735_689_599_999_999), "2024-12-31 23:59:59.999999");
+        // Sub-microsecond digits are dropped, as Python's datetime has none.
+        let nanos = UNIX_EPOCH + Duration::from_nanos(1_000_000_000_999);
+        assert_eq!(python_utc_timestamp(nanos), "1970-01-01 00:16:40");
+    }
+
+    #[test]
+    fn priorities_parse_case_insensitively() {
+        for priority in Priority::ALL {
+            assert_eq!(priority.as_wire().parse::<Priority>(), Ok(priority));
+            assert_eq!(priority.as_str().parse::<Priority>(), Ok(priority));
+            assert_eq!(priority.as_wire().to_ascii_lowercase(), priority.as_str());
+        }
+        assert!("fatal".parse::<Priority>().unwrap_err().to_string().contains("`fatal`"));
+    }
+
+    #[test]
+    fn drivers_parse_by_oslo_name() {
+        for driver in [NotifierDriver::MessagingV2, NotifierDriver::Messaging, NotifierDriver::Noop] {
+            assert_eq!(driver.as_str().parse::<NotifierDriver>().unwrap(), driver);
+        }
+        assert!("log".parse::<NotifierDriver>().is_err());
+    }
+}
