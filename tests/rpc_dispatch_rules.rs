@@ -1,0 +1,132 @@
+//! The dispatcher's rules, as a caller sees them: namespaces and versions, NoSuchMethod vs
+//! UnsupportedVersion, private methods, argument errors naming the argument, the ping method.
+
+mod support;
+
+use courier::{Context, Error, RpcClient, RpcServer, Target, rpc_endpoint, to_args};
+use serde_json::{Value, json};
+use support::{PATIENCE, unique};
+
+struct Plain;
+
+#[rpc_endpoint]
+impl Plain {
+    fn add(&self, a: i64, b: i64) -> i64 {
+        a + b
+    }
+
+    async fn greet(&self, name: String, punctuation: Option<String>) -> String {
+        format!("hello {name}{}", punctuation.unwrap_or_default())
+    }
+
+    fn _private(&self) -> u32 {
+        1
+    }
+}
+
+struct Versioned;
+
+#[rpc_endpoint(namespace = "demo", version = "2.3")]
+impl Versioned {
+    async fn which(&self) -> &'static str {
+        "demo-2.3"
+    }
+}
+
+async fn client(topic: &str) -> (RpcServer, RpcClient) {
+    let transport = courier::connect("fake://").await.unwrap();
+    let server = RpcServer::builder(transport.clone(), Target::new(topic).with_server("s1"))
+        .endpoint(Plain)
+        .endpoint(Versioned)
+        .with_ping(true)
+        .build()
+        .unwrap();
+    server.start().await.unwrap();
+    (server, RpcClient::new(transport, Target::new(topic)).with_timeout(PATIENCE))
+}
+
+async fn call(client: &RpcClient, method: &str, args: Value) -> Result<Value, Error> {
+    client.call(&Context::new(), method, to_args(&args).unwrap()).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespaces_and_versions_route_like_oslo() {
+    let topic = unique("routing");
+    let (server, client) = client(&topic).await;
+    let demo = client.prepare().with_namespace("demo");
+    for version in ["2.0", "2.3"] {
+        let answer = call(&demo.prepare().with_version(version), "which", json!({})).await.unwrap();
+        assert_eq!(answer, "demo-2.3", "version {version}");
+    }
+    for (namespace, version) in [("demo", "2.4"), ("demo", "3.0"), ("demo", "1.0"), ("other", "2.0")] {
+        let err =
+            call(&client.prepare().with_namespace(namespace).with_version(version), "which", json!({})).await;
+        match err {
+            Err(Error::UnsupportedVersion { version: v, method }) => {
+                assert_eq!((v.as_str(), method.as_str()), (version, "which"))
+            }
+            other => panic!("{namespace} {version}: expected UnsupportedVersion, got {other:?}"),
+        }
+    }
+    // The null namespace's version defaults to 1.0.
+    assert_eq!(call(&client.prepare().with_version("1.0"), "add", json!({"a": 1, "b": 2})).await.unwrap(), 3);
+    assert!(matches!(
+        call(&client.prepare().with_version("1.1"), "add", json!({"a": 1, "b": 2})).await,
+        Err(Error::UnsupportedVersion { .. })
+    ));
+    server.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_and_private_methods_are_no_such_method() {
+    let topic = unique("nosuch");
+    let (server, client) = client(&topic).await;
+    for method in ["nope", "_private", "__init__"] {
+        match call(&client, method, json!({})).await {
+            Err(Error::NoSuchMethod { method: m }) => assert_eq!(m, method),
+            other => panic!("{method}: expected NoSuchMethod, got {other:?}"),
+        }
+    }
+    // A method of the namespaced endpoint is not in the null namespace.
+    assert!(matches!(call(&client, "which", json!({})).await, Err(Error::NoSuchMethod { .. })));
+    server.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn argument_errors_are_type_errors_naming_the_argument() {
+    let topic = unique("args");
+    let (server, client) = client(&topic).await;
+    let cases = [
+        (json!({"a": 1}), "'b'"),
+        (json!({"a": 1, "b": 2, "c": 3}), "'c'"),
+        (json!({"a": "one", "b": 2}), "'a'"),
+        (json!({"a": 1.5, "b": 2}), "'a'"),
+    ];
+    for (args, named) in cases {
+        match call(&client, "add", args.clone()).await {
+            Err(Error::Remote { class, module, message, .. }) => {
+                assert_eq!((class.as_str(), module.as_str()), ("TypeError", "builtins"), "{args}");
+                assert!(message.contains(named), "{args}: {message}");
+            }
+            other => panic!("{args}: expected a TypeError, got {other:?}"),
+        }
+    }
+    assert_eq!(call(&client, "greet", json!({"name": "ann"})).await.unwrap(), "hello ann");
+    assert_eq!(
+        call(&client, "greet", json!({"name": "ann", "punctuation": null})).await.unwrap(),
+        "hello ann"
+    );
+    assert_eq!(
+        call(&client, "greet", json!({"name": "ann", "punctuation": "!"})).await.unwrap(),
+        "hello ann!"
+    );
+    server.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ping_method_answers_pong() {
+    let topic = unique("ping");
+    let (server, client) = client(&topic).await;
+    assert_eq!(call(&client, "oslo_rpc_server_ping", json!({})).await.unwrap(), "pong");
+    server.wait().await;
+}

@@ -1,0 +1,88 @@
+//! Graceful stop: in-flight calls all get their replies, nothing new starts after stop, and the
+//! server can be started again to pick up what waited in the broker.
+
+mod support;
+
+use std::sync::Arc;
+
+use courier::{Context, RpcClient, RpcServer, Target, rpc_endpoint};
+use support::{Gate, Gauge, PATIENCE, unique};
+
+struct Slow {
+    gate: Arc<Gate>,
+    gauge: Arc<Gauge>,
+}
+
+#[rpc_endpoint]
+impl Slow {
+    async fn work(&self, n: u32) -> u32 {
+        let _running = self.gauge.enter();
+        self.gate.wait().await;
+        n * 2
+    }
+
+    fn sync_work(&self, n: u32) -> u32 {
+        let _running = self.gauge.enter();
+        self.gate.wait_blocking();
+        n * 2
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_flight_calls_finish_and_nothing_new_starts_after_stop() {
+    let topic = unique("graceful");
+    let transport = courier::connect("fake://").await.unwrap();
+    let (gate, gauge) = (Gate::new(), Gauge::new());
+    let server = RpcServer::builder(transport.clone(), Target::new(&topic).with_server("s1"))
+        .endpoint(Slow { gate: gate.clone(), gauge: gauge.clone() })
+        .build()
+        .unwrap();
+    server.start().await.unwrap();
+    let client = SlowClient::new(RpcClient::new(transport, Target::new(&topic)).with_timeout(PATIENCE));
+    let ctx = Context::new();
+
+    const IN_FLIGHT: u32 = 50;
+    let calls: Vec<_> = (0..IN_FLIGHT)
+        .map(|n| {
+            let (client, ctx) = (client.clone(), ctx.clone());
+            // 40 async and 10 sync calls, all within the default bounds.
+            tokio::spawn(async move {
+                if n % 5 == 0 { client.sync_work(&ctx, n).await } else { client.work(&ctx, n).await }
+            })
+        })
+        .collect();
+    gauge.wait_until("all calls are in flight", |g| g.running() == IN_FLIGHT as usize).await;
+
+    server.stop().await;
+    client.cast_work(&ctx, 1000).await.unwrap();
+    gate.open();
+    let report = server.wait().await;
+    assert_eq!(report.abandoned, 0);
+    for (n, call) in calls.into_iter().enumerate() {
+        assert_eq!(call.await.unwrap().unwrap(), n as u32 * 2, "call {n} got its reply");
+    }
+    assert_eq!(gauge.started(), IN_FLIGHT as usize, "nothing new started after stop");
+
+    // Restarted, the server takes the cast that waited in the broker.
+    server.start().await.unwrap();
+    gauge.wait_until("the waiting cast ran", |g| g.finished() == IN_FLIGHT as usize + 1).await;
+    server.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drain_timeout_reports_abandoned_work() {
+    let topic = unique("drain");
+    let transport = courier::connect("fake://").await.unwrap();
+    let (gate, gauge) = (Gate::new(), Gauge::new());
+    let server = RpcServer::builder(transport.clone(), Target::new(&topic).with_server("s1"))
+        .endpoint(Slow { gate: gate.clone(), gauge: gauge.clone() })
+        .drain_timeout(std::time::Duration::from_millis(10))
+        .build()
+        .unwrap();
+    server.start().await.unwrap();
+    let client = SlowClient::new(RpcClient::new(transport, Target::new(&topic)));
+    client.cast_work(&Context::new(), 1).await.unwrap();
+    gauge.wait_until("the cast runs", |g| g.running() == 1).await;
+    assert_eq!(server.wait().await.abandoned, 1);
+    gate.open();
+}
