@@ -101,7 +101,8 @@ pub struct RabbitOptions {
     pub rabbit_login_method: LoginMethod,
     /// Connect over TLS (false).
     pub ssl: bool,
-    /// PEM file of the CA that signed the broker's certificate.
+    /// PEM file of the CA that signed the broker's certificate (added to the system's trust
+    /// store; the broker is always verified).
     pub ssl_ca_file: Option<PathBuf>,
     /// PEM client certificate.
     pub ssl_cert_file: Option<PathBuf>,
