@@ -237,11 +237,13 @@ impl RpcClient {
         let span = tracing::debug_span!("rpc.call", %method, %msg_id, %topic);
         async {
             let options = CallOptions::new(self.timeout).with_mandatory(self.mandatory);
-            let mut pending = self.transport.call(&self.target, request, &options).await?;
+            // The timeout bounds the whole call, publishing (and any reconnect) included.
             let deadline = Instant::now() + self.timeout;
-            let mut monitor_deadline = self.call_monitor_timeout.map(|t| Instant::now() + t);
             let timed_out =
                 || Error::Timeout { msg_id: msg_id.clone(), topic: topic.clone(), timeout: self.timeout };
+            let publish = self.transport.call(&self.target, request, &options);
+            let mut pending = tokio::time::timeout_at(deadline, publish).await.map_err(|_| timed_out())??;
+            let mut monitor_deadline = self.call_monitor_timeout.map(|t| Instant::now() + t);
             loop {
                 let wait_until = monitor_deadline.map_or(deadline, |m| m.min(deadline));
                 let reply = match tokio::time::timeout_at(wait_until, pending.recv()).await {

@@ -19,6 +19,7 @@ pub mod notify;
 pub mod serializer;
 pub mod server;
 pub mod target;
+pub mod testing;
 pub mod transport;
 pub mod url;
 pub mod wire;
