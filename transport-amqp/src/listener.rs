@@ -59,10 +59,10 @@ impl DedupeWindow {
         if self.ids.contains(id) {
             return false;
         }
-        if self.order.len() == DEDUPE_WINDOW {
-            if let Some(oldest) = self.order.pop_front() {
-                self.ids.remove(&oldest);
-            }
+        if self.order.len() == DEDUPE_WINDOW
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.ids.remove(&oldest);
         }
         self.ids.insert(id.to_owned());
         self.order.push_back(id.to_owned());

@@ -114,23 +114,21 @@ impl Publisher {
         deadline: Instant,
     ) -> Result<(Channel, Arc<Mutex<HashSet<String>>>), TransportError> {
         let mut guard = self.session.lock().await;
-        if let Some(session) = guard.as_ref() {
-            if session.channel.status().connected() {
-                return Ok((session.channel.clone(), session.declared.clone()));
-            }
+        if let Some(session) = guard.as_ref()
+            && session.channel.status().connected()
+        {
+            return Ok((session.channel.clone(), session.declared.clone()));
         }
-        if let Some(session) = guard.as_mut() {
-            if session.connection.status().connected() {
-                match open_channel(&session.connection).await {
-                    Ok(channel) => {
-                        session.channel = channel;
-                        session.declared = Arc::default();
-                        return Ok((session.channel.clone(), session.declared.clone()));
-                    }
-                    Err(error) => {
-                        tracing::debug!(%error, "cannot reopen the publishing channel; reconnecting")
-                    }
+        if let Some(session) = guard.as_mut()
+            && session.connection.status().connected()
+        {
+            match open_channel(&session.connection).await {
+                Ok(channel) => {
+                    session.channel = channel;
+                    session.declared = Arc::default();
+                    return Ok((session.channel.clone(), session.declared.clone()));
                 }
+                Err(error) => tracing::debug!(%error, "cannot reopen the publishing channel; reconnecting"),
             }
         }
         if let Some(session) = guard.take() {
