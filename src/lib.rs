@@ -66,9 +66,13 @@
 
 use std::sync::{Arc, Once};
 
-pub use courier_macros::rpc_endpoint;
+pub use courier_macros::{notification_endpoint, rpc_endpoint};
 pub use courier_runtime::client::{DEFAULT_CALL_TIMEOUT, RpcClient, to_args};
 pub use courier_runtime::executor::{DEFAULT_POOL_SIZE, DEFAULT_QUEUE_SIZE, ExecutorConfig, ExecutorMode};
+pub use courier_runtime::notification_listener::{NotificationListener, NotificationListenerBuilder};
+pub use courier_runtime::notify::{
+    DEFAULT_NOTIFICATION_TOPIC, Notifier, NotifierDriver, Priority, python_utc_timestamp,
+};
 pub use courier_runtime::serializer::{NoOpSerializer, Serializer};
 pub use courier_runtime::server::{DrainReport, RpcServer, RpcServerBuilder};
 pub use courier_runtime::{
@@ -78,7 +82,11 @@ pub use courier_runtime::{
     TransportError, TransportHost, TransportUrl, Version, parse_version, register_transport,
     version_is_compatible,
 };
-pub use courier_runtime::{dispatch, wire};
+pub use courier_runtime::{
+    Metadata, NotificationEndpoint, NotificationEndpointInfo, NotificationFilter, NotificationInvocation,
+    NotificationMessage, NotificationOutcome, NotificationResult, PriorityMethod,
+};
+pub use courier_runtime::{dispatch, testing, wire};
 
 /// The in-memory transport (`fake://`).
 #[cfg(feature = "fake")]
@@ -124,10 +132,17 @@ pub async fn connect_with(url: &str, config: TransportConfig) -> Result<Arc<dyn 
 pub mod __private {
     pub use courier_runtime::client::RpcClient;
     pub use courier_runtime::endpoint::support::*;
+    pub use courier_runtime::notification_endpoint::IntoNotificationOutcome;
+    pub use courier_runtime::notification_endpoint::support as notification;
+    pub use courier_runtime::notify::Priority;
     pub use courier_runtime::wire::Failure;
     pub use courier_runtime::{
         Context, Endpoint, EndpointInfo, Error, Invocation, MethodInfo, MethodKind, MethodResult,
         RemoteException,
+    };
+    pub use courier_runtime::{
+        NotificationEndpoint, NotificationEndpointInfo, NotificationInvocation, NotificationMessage,
+        NotificationOutcome, PriorityMethod,
     };
     pub use serde;
     pub use serde_json;

@@ -9,6 +9,7 @@ mod check;
 mod client;
 mod expand;
 mod model;
+mod notification;
 mod parse;
 
 use proc_macro::TokenStream;
@@ -156,6 +157,81 @@ use proc_macro::TokenStream;
 #[proc_macro_attribute]
 pub fn rpc_endpoint(attr: TokenStream, item: TokenStream) -> TokenStream {
     rpc_endpoint_impl(attr.into(), item.into()).into()
+}
+
+/// Turns an inherent `impl` block into a notification endpoint: an implementation of
+/// `courier::NotificationEndpoint` whose static table lists the priorities the block
+/// implements, each marked `Sync` (`fn`, run on the blocking pool) or `Async` (`async fn`, run
+/// as a task). A `NotificationListener` subscribes to `<topic>.<priority>` only for those.
+///
+/// ```
+/// use courier::{Context, Metadata, NotificationResult, notification_endpoint};
+/// use serde::Deserialize;
+///
+/// #[derive(Deserialize)]
+/// pub struct InstanceEvent { pub instance_id: u64 }
+///
+/// pub struct Billing;
+///
+/// #[notification_endpoint]
+/// impl Billing {
+///     /// `INFO` notifications; sync. The context parameter is optional.
+///     fn info(&self, ctx: &Context, publisher_id: String, event_type: String, payload: InstanceEvent, metadata: Metadata) {
+///         let _ = (ctx.user(), publisher_id, event_type, payload.instance_id, metadata.message_id);
+///     }
+///
+///     /// `ERROR` notifications; async, and may ask for a redelivery.
+///     async fn error(&self, _publisher_id: String, event_type: String, _payload: serde_json::Value, _metadata: Metadata) -> NotificationResult {
+///         if event_type.ends_with(".retry") { NotificationResult::Requeue } else { NotificationResult::Handled }
+///     }
+///
+///     /// Not a priority: a plain helper.
+///     #[notification(skip)]
+///     pub fn new() -> Self { Billing }
+/// }
+///
+/// use courier::{MethodKind, NotificationEndpoint, Priority};
+/// let info = Billing.endpoint_info(); // not `info()`: that is the `INFO` method
+/// assert_eq!(info.method(Priority::Info).map(|m| m.kind), Some(MethodKind::Sync));
+/// assert_eq!(info.method(Priority::Error).map(|m| m.kind), Some(MethodKind::Async));
+/// assert!(info.method(Priority::Warn).is_none());
+/// ```
+///
+/// # Attribute arguments
+///
+/// - `batch`: methods receive the messages of one priority together (for a listener built with
+///   `.batch(size, timeout)`): `fn info(&self, messages: Vec<NotificationMessage<T>>)`.
+/// - `crate = "path"`: how generated code names courier when it is renamed or re-exported.
+///
+/// # Methods
+///
+/// Every method of the block must be named after a priority — `audit`, `debug`, `info`,
+/// `warn`, `error`, `critical`, `sample` — unless marked `#[notification(skip)]`.
+///
+/// - **Receiver**: `&self`.
+/// - **Parameters** (plain endpoints), in oslo's order, matched by position: an optional
+///   context (`&Context` or `Context`, recognised by the type name `Context`) first, then
+///   exactly four: `publisher_id: String`, `event_type: String`, `payload: T` (any
+///   `T: DeserializeOwned`, e.g. your struct or `serde_json::Value`) and `metadata: Metadata`
+///   (`message_id`, `timestamp`). Batch endpoints take one `Vec<NotificationMessage<T>>`.
+/// - **Returns**: nothing or `NotificationResult::Handled` (acknowledge once the chain is done),
+///   `NotificationResult::Requeue` (stop the chain; requeue if the listener allows requeueing,
+///   else acknowledge), or a `Result` of either: an `Err` (any `Display` error) is logged and
+///   counts as `Requeue`, as an exception does in oslo. So does a panic, or a payload that does
+///   not decode into `T`.
+/// - **Async methods** must return a `Send` future.
+///
+/// # Why is my method rejected?
+///
+/// Each misuse is a compile error at the offending tokens, naming the fix: a name that is no
+/// priority (with a suggestion, e.g. `warning` → `warn`), a receiver other than `&self`, a wrong
+/// number of parameters or a misplaced context, `&mut Context`, generic or `unsafe` methods,
+/// generic or trait impl blocks, an impl block with no priority method, a batch method not
+/// taking `Vec<NotificationMessage<T>>`, and, at the type: a payload that is not
+/// `Deserialize`, a return type a listener cannot interpret, a future that is not `Send`.
+#[proc_macro_attribute]
+pub fn notification_endpoint(attr: TokenStream, item: TokenStream) -> TokenStream {
+    notification::notification_endpoint(attr.into(), item.into()).into()
 }
 
 /// parse -> model -> check -> expand; on errors, the user's impl plus every error.

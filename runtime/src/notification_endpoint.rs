@@ -195,7 +195,7 @@ impl fmt::Debug for NotificationInvocation {
 /// struct Counter(std::sync::atomic::AtomicUsize);
 ///
 /// impl NotificationEndpoint for Counter {
-///     fn info(&self) -> &'static NotificationEndpointInfo {
+///     fn endpoint_info(&self) -> &'static NotificationEndpointInfo {
 ///         static INFO: NotificationEndpointInfo = NotificationEndpointInfo {
 ///             type_name: "Counter",
 ///             batch: false,
@@ -213,8 +213,9 @@ impl fmt::Debug for NotificationInvocation {
 /// }
 /// ```
 pub trait NotificationEndpoint: Send + Sync + 'static {
-    /// The endpoint's priorities and whether it takes batches.
-    fn info(&self) -> &'static NotificationEndpointInfo;
+    /// The endpoint's priorities and whether it takes batches. (Not `info`: that name belongs
+    /// to the `INFO` priority's method.)
+    fn endpoint_info(&self) -> &'static NotificationEndpointInfo;
 
     /// Binds messages of `priority` into a runnable call. Payload decoding errors are
     /// reported when the invocation runs, as an error outcome naming the method.

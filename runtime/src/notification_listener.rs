@@ -158,23 +158,23 @@ impl NotificationListenerBuilder {
             return Err(Error::InvalidArgument("a notification listener needs at least one endpoint".into()));
         }
         if self.batch.is_some()
-            && let Some((endpoint, _)) = self.endpoints.iter().find(|(e, _)| !e.info().batch)
+            && let Some((endpoint, _)) = self.endpoints.iter().find(|(e, _)| !e.endpoint_info().batch)
         {
             return Err(Error::InvalidArgument(format!(
                 "{} takes one notification at a time; a batch listener needs batch endpoints \
                  (`#[notification_endpoint(batch)]`)",
-                endpoint.info().type_name
+                endpoint.endpoint_info().type_name
             )));
         }
         let mut callbacks: Vec<Vec<Callback>> = vec![Vec::new(); Priority::ALL.len()];
         for (endpoint, filter) in self.endpoints {
             let filter = filter.map(Arc::new);
-            for method in endpoint.info().methods {
+            for method in endpoint.endpoint_info().methods {
                 callbacks[method.priority as usize].push(Callback {
                     endpoint: Arc::clone(&endpoint),
                     filter: filter.clone(),
                     kind: method.kind,
-                    name: format!("{}.{}", endpoint.info().type_name, method.priority),
+                    name: format!("{}.{}", endpoint.endpoint_info().type_name, method.priority),
                 });
             }
         }

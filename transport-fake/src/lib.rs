@@ -92,6 +92,24 @@ pub fn queued(exchange: &str, topic: &str) -> usize {
     broker().topic_queue(exchange, topic, None).len()
 }
 
+/// Puts a raw body on every queue bound to `routing_key` on `exchange` (creating the pool-less
+/// one), as a broker delivers a message from any publisher: lets tests inject bodies courier
+/// never sends itself (not JSON, fields missing). Notification queues are keyed
+/// `<topic>.<priority>`, RPC topic queues by the topic.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// courier_fake::publish_raw("openstack", "doc-raw.info", b"not json".to_vec());
+/// assert_eq!(courier_fake::queued("openstack", "doc-raw.info"), 1);
+/// # }
+/// ```
+pub fn publish_raw(exchange: &str, routing_key: &str, body: impl Into<Vec<u8>>) {
+    let body = body.into();
+    for queue in broker().topic_targets(exchange, routing_key, true) {
+        queue.push_back(Stored { body: body.clone(), expires_at: None });
+    }
+}
+
 impl FakeTransport {
     fn exchange<'a>(&'a self, target: &'a Target) -> &'a str {
         target.exchange.as_deref().unwrap_or(&self.control_exchange)
