@@ -431,3 +431,79 @@ async fn cleanup_deletes_fanout_queues_and_declares_oslo_arguments() {
     assert!(!names.lines().any(|l| l.trim().starts_with(&fanout_queue)), "fanout queue left: {names}");
     assert!(raw.queue_exists(&topic).await);
 }
+
+#[tokio::test]
+async fn replies_to_a_missing_queue_are_retried_then_given_up() {
+    let (transport, _) = transport_with("kombu_missing_consumer_retry_timeout=1").await;
+    let missing = format!("reply_{}", wire::new_id());
+    let started = tokio::time::Instant::now();
+    let err = transport.reply(&missing, Reply::success(json!(1)).with_msg_id("m1")).await.unwrap_err();
+    let waited = started.elapsed();
+    assert!(
+        matches!(&err, TransportError::Undeliverable { routing_key, .. } if *routing_key == missing),
+        "{err:?}"
+    );
+    assert!(waited >= Duration::from_millis(700), "retried every 0.25 s for about a second, not {waited:?}");
+    assert!(waited < Duration::from_secs(10), "{waited:?}");
+    // Remembered as dead: the next reply to it is dropped at once.
+    let started = tokio::time::Instant::now();
+    let err = transport.reply(&missing, Reply::success(json!(2)).with_msg_id("m2")).await.unwrap_err();
+    assert!(matches!(err, TransportError::Undeliverable { .. }), "{err:?}");
+    assert!(started.elapsed() < Duration::from_millis(200));
+
+    // A reply queue that exists gets its reply at once.
+    let raw = Raw::connect().await;
+    let present = format!("reply_{}", wire::new_id());
+    raw.channel
+        .queue_declare(present.as_str().into(), QueueDeclareOptions::default(), FieldTable::default())
+        .await
+        .unwrap();
+    transport.reply(&present, Reply::success(json!(3)).with_msg_id("m3")).await.unwrap();
+    assert_eq!(raw.depth(&present).await, 1);
+    raw.channel.queue_delete(present.as_str().into(), Default::default()).await.unwrap();
+    transport.cleanup().await;
+}
+
+#[tokio::test]
+async fn listeners_end_after_close_or_cleanup_and_bad_urls_are_refused() {
+    let (transport, _) = transport().await;
+    let topic = unique("end");
+    let mut closed =
+        transport.listen(&Target::new(&topic).with_server("a"), &ListenOptions::default()).await.unwrap();
+    let mut cleaned =
+        transport.listen(&Target::new(&topic).with_server("b"), &ListenOptions::default()).await.unwrap();
+    closed.close().await;
+    assert!(within("next after close", closed.next()).await.is_none());
+    transport.cleanup().await;
+    assert!(within("next after cleanup", cleaned.next()).await.is_none());
+    let err = transport
+        .cast(&Target::new(&topic), request("x", json!({})), &SendOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, TransportError::Closed), "{err:?}");
+
+    for query in
+        ["no_such_option=1", "rabbit_stream_fanout=true", "rabbit_ha_queues=true", "use_queue_manager=true"]
+    {
+        let err = courier_amqp::connect(url(query), Default::default()).await.unwrap_err();
+        assert!(matches!(err, TransportError::InvalidUrl(_)), "{query}: {err:?}");
+    }
+    let err =
+        courier_amqp::connect("rabbit://guest:hunter2@127.0.0.1:1/".parse().unwrap(), Default::default())
+            .await
+            .unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, TransportError::Connection { .. }) && text.contains("127.0.0.1:1"), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+}
+
+#[tokio::test]
+async fn registered_schemes_build_this_transport() {
+    courier_amqp::register();
+    for scheme in courier_amqp::SCHEMES {
+        let transport =
+            courier_runtime::connect(&format!("{scheme}://{BROKER}/"), Default::default()).await.unwrap();
+        assert!(format!("{transport:?}").starts_with("RabbitTransport"), "{transport:?}");
+        transport.cleanup().await;
+    }
+}
