@@ -193,12 +193,16 @@ if listening "$AMQPS_PORT"; then
     say "the TLS listener already answers on 127.0.0.1:$AMQPS_PORT"
 else
     # The config above holds from the broker's next start; add the same listener to the
-    # running broker now so that other users of it are not disturbed by a restart.
+    # running broker now (and to its settings, so a `stop_app`/`start_app` keeps it) so that
+    # other users of the broker are not disturbed by a restart.
     say "adding the TLS listener 127.0.0.1:$AMQPS_PORT to the running broker"
-    as_root rabbitmqctl eval "rabbit_networking:start_ssl_listener({\"127.0.0.1\", $AMQPS_PORT},
-        [{cacertfile, \"$BROKER_TLS_DIR/ca.pem\"}, {certfile, \"$BROKER_TLS_DIR/server.pem\"},
-         {keyfile, \"$BROKER_TLS_DIR/server-key.pem\"}, {verify, verify_none},
-         {fail_if_no_peer_cert, false}], 1)." >/dev/null 2>&1 || true
+    as_root rabbitmqctl eval "
+        Opts = [{cacertfile, \"$BROKER_TLS_DIR/ca.pem\"}, {certfile, \"$BROKER_TLS_DIR/server.pem\"},
+                {keyfile, \"$BROKER_TLS_DIR/server-key.pem\"}, {verify, verify_none},
+                {fail_if_no_peer_cert, false}],
+        ok = application:set_env(rabbit, ssl_options, Opts),
+        ok = application:set_env(rabbit, ssl_listeners, [{\"127.0.0.1\", $AMQPS_PORT}]),
+        rabbit_networking:start_ssl_listener({\"127.0.0.1\", $AMQPS_PORT}, Opts, 1)." >/dev/null 2>&1 || true
     if ! wait_for_port "$AMQPS_PORT" 10; then
         say "restarting RabbitMQ to load its TLS configuration"
         as_root rabbitmqctl stop >/dev/null
