@@ -1,0 +1,96 @@
+//! Recovery after the broker cuts this process's connections (`rabbitmqctl close_connection`),
+//! without disturbing anyone else on the broker.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use courier_runtime::wire::Reply;
+use courier_runtime::{CallOptions, ListenOptions, SendOptions, Target, TransportError};
+use serde_json::json;
+
+/// The prefix of this process's connection names (`<argv0>:<pid>:<uuid>`, as oslo names them).
+fn our_prefix() -> String {
+    let argv0 = std::env::args().next().unwrap();
+    let name = std::path::Path::new(&argv0).file_name().unwrap().to_string_lossy().into_owned();
+    format!("{name}:{}:", std::process::id())
+}
+
+/// Closes every broker connection this process opened; returns how many.
+fn cut_our_connections() -> usize {
+    let output = Command::new("rabbitmqctl")
+        .args(["list_connections", "-q", "pid", "client_properties"])
+        .output()
+        .expect("run rabbitmqctl");
+    assert!(output.status.success(), "rabbitmqctl list_connections failed");
+    let listing = String::from_utf8_lossy(&output.stdout);
+    let prefix = our_prefix();
+    let mut cut = 0;
+    for line in listing.lines().filter(|line| line.contains(&prefix)) {
+        let pid = line.split('\t').next().unwrap().trim();
+        let status =
+            Command::new("rabbitmqctl").args(["close_connection", pid, "courier test cut"]).status().unwrap();
+        assert!(status.success(), "cannot close {pid}");
+        cut += 1;
+    }
+    cut
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cut_connection_is_reopened_and_consumers_resume() {
+    let (transport, _) =
+        transport_with("rabbit_retry_interval=1&rabbit_retry_backoff=0&kombu_reconnect_delay=0").await;
+    let topic = unique("cut");
+    let mut listener =
+        transport.listen(&Target::new(&topic).with_server("s"), &ListenOptions::default()).await.unwrap();
+    let mut in_flight = transport
+        .call(
+            &Target::new(&topic),
+            call_request("slow", json!({})),
+            &CallOptions::new(Duration::from_secs(120)),
+        )
+        .await
+        .unwrap();
+    let (_, incoming) = next_request(&mut listener).await;
+    incoming.delivery.ack().await.unwrap();
+
+    // Publisher, listener and reply connections.
+    let cut = tokio::task::spawn_blocking(cut_our_connections).await.unwrap();
+    assert!(cut >= 3, "expected to cut at least 3 connections, cut {cut}");
+    match within("the in-flight call to fail", in_flight.recv()).await {
+        Some(Err(TransportError::Connection { .. })) => {}
+        other => panic!("expected a connection error, got {other:?}"),
+    }
+
+    // The queues survived (the broker stayed up), so a cast is consumed once the listener is back.
+    transport
+        .cast(&Target::new(&topic), request("after-cut", json!({})), &SendOptions::default())
+        .await
+        .unwrap();
+    let (received, incoming) = next_request(&mut listener).await;
+    incoming.delivery.ack().await.unwrap();
+    assert_eq!(received.method, "after-cut");
+
+    let mut pending = transport
+        .call(
+            &Target::new(&topic),
+            call_request("echo", json!({})),
+            &CallOptions::new(Duration::from_secs(60)),
+        )
+        .await
+        .unwrap();
+    let (request, incoming) = next_request(&mut listener).await;
+    incoming.delivery.ack().await.unwrap();
+    transport
+        .reply(
+            request.reply_q.as_deref().unwrap(),
+            Reply::success(json!("back")).with_msg_id(request.msg_id.unwrap()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(within("the reply", pending.recv()).await.unwrap().unwrap().result, json!("back"));
+    listener.close().await;
+    transport.cleanup().await;
+}
