@@ -22,6 +22,7 @@ pub fn all(endpoint: &Endpoint, errors: &mut Errors) {
         method_generics(method, errors);
         unsafe_method(method, errors);
         arg_patterns(method, errors);
+        borrowed_args(method, errors);
         impl_trait(method, errors);
         context_params(method, errors);
         private_wire_name(method, errors);
@@ -83,26 +84,27 @@ fn version(endpoint: &Endpoint, errors: &mut Errors) {
 /// Calls run concurrently on a shared `Arc<Self>`: only `&self` works.
 fn receiver(method: &Method, errors: &mut Errors) {
     let ident = &method.ident;
-    match method.receiver {
+    match &method.receiver {
         Receiver::Ref => {}
-        Receiver::RefMut(span) => errors.at(
-            span,
+        Receiver::RefMut(receiver) => errors.spanned(
+            receiver,
             format_args!(
-                "RPC methods take `&self`, not `&mut self`, as calls run concurrently; keep mutable \
-                 state behind a lock (e.g. a `Mutex` field), or mark `{ident}` `#[rpc(skip)]`"
+                "an RPC method takes `&self`, not `&mut self`, as calls run concurrently; keep \
+                 mutable state behind a lock (e.g. a `Mutex` field), or mark `{ident}` `#[rpc(skip)]`"
             ),
         ),
-        Receiver::Value(span) => errors.at(
-            span,
+        Receiver::Value(receiver) => errors.spanned(
+            receiver,
             format_args!(
-                "RPC methods take `&self`, not `self` by value, as the endpoint is shared between \
+                "an RPC method takes `&self`, not `self` by value, as the endpoint is shared between \
                  calls; take `&self`, or mark `{ident}` `#[rpc(skip)]`"
             ),
         ),
-        Receiver::Typed(span) => errors.at(
-            span,
+        Receiver::Typed(receiver) => errors.spanned(
+            receiver,
             format_args!(
-                "RPC methods take `&self`; change the receiver to `&self`, or mark `{ident}` `#[rpc(skip)]`"
+                "an RPC method takes `&self`; change the receiver to `&self`, or mark `{ident}` \
+                 `#[rpc(skip)]`"
             ),
         ),
         Receiver::None => errors.at(
@@ -124,7 +126,7 @@ fn method_generics(method: &Method, errors: &mut Errors) {
         errors.spanned(
             generics,
             format_args!(
-                "RPC methods cannot have lifetime parameters, as arguments are decoded into owned \
+                "an RPC method cannot have lifetime parameters, as arguments are decoded into owned \
                  values; use owned types, or mark `{}` `#[rpc(skip)]`",
                 method.ident
             ),
@@ -133,7 +135,7 @@ fn method_generics(method: &Method, errors: &mut Errors) {
         errors.spanned(
             generics,
             format_args!(
-                "RPC methods cannot be generic, as the dispatcher must know every argument type; use \
+                "an RPC method cannot be generic, as the dispatcher must know every argument type; use \
                  concrete types, or mark `{}` `#[rpc(skip)]`",
                 method.ident
             ),
@@ -147,7 +149,7 @@ fn unsafe_method(method: &Method, errors: &mut Errors) {
         errors.at(
             span,
             format_args!(
-                "RPC methods cannot be `unsafe`, as a remote caller cannot uphold their contract; \
+                "an RPC method cannot be `unsafe`, as a remote caller cannot uphold their contract; \
                  make `{}` safe, or mark it `#[rpc(skip)]`",
                 method.ident
             ),
@@ -161,8 +163,8 @@ fn arg_patterns(method: &Method, errors: &mut Errors) {
         if arg.ident.is_none() && !matches!(arg.role, ArgRole::Context { .. }) {
             errors.spanned(
                 &arg.pat,
-                "RPC arguments must be plain identifiers, as the identifier is the keyword \
-                 argument's name; bind the argument to a name and destructure it in the body",
+                "an RPC argument must be a plain identifier, as the identifier is the \
+                 keyword argument's name; bind the argument to a name and destructure it in the body",
             );
         }
     }
@@ -231,7 +233,7 @@ fn duplicate_wire_names(endpoint: &Endpoint, errors: &mut Errors) {
     for (index, method) in endpoint.methods.iter().enumerate() {
         if let Some(first) = endpoint.methods[..index].iter().find(|m| m.wire_name == method.wire_name) {
             let message = format!(
-                "duplicate wire name `{}`, also the name of `{}`; give one of them another name with \
+                "duplicate wire name `{}`: `{}` has it already; give one of them another name with \
                  `#[rpc(name = \"...\")]`",
                 method.wire_name, first.ident
             );
@@ -246,30 +248,58 @@ fn duplicate_wire_names(endpoint: &Endpoint, errors: &mut Errors) {
 /// The typed client has `new`, `inner`, and `<name>` plus `cast_<name>` per method.
 fn client_names(endpoint: &Endpoint, errors: &mut Errors) {
     let Some(client) = &endpoint.client else { return };
-    let mut taken: Vec<(String, &Method)> = Vec::new();
-    for method in &endpoint.methods {
+    let mut taken: Vec<(String, &Method)> = vec![];
+    // A method without a receiver has its own error already.
+    for method in endpoint.methods.iter().filter(|m| !matches!(m.receiver, Receiver::None)) {
         let name = syn::ext::IdentExt::unraw(&method.ident).to_string();
         for generated in [name.clone(), format!("cast_{name}")] {
-            let clash = if generated == "new" || generated == "inner" {
-                Some(format!("`{}::{generated}`", client.ident))
+            let owner = if generated == "new" || generated == "inner" {
+                Some("the client itself".to_owned())
             } else {
                 taken
                     .iter()
                     .find(|(n, _)| *n == generated)
-                    .map(|(_, m)| format!("the client method of `{}`", m.ident))
+                    .map(|(_, m)| format!("the client of `{}`", m.ident))
             };
-            if let Some(clash) = clash {
+            if let Some(owner) = owner {
                 errors.at(
                     method.span,
                     format_args!(
-                        "the typed client's method `{generated}` for `{}` collides with {clash}; rename the Rust \
-                         method (keep its wire name with `#[rpc(name = \"{}\")]`), or turn the client off \
-                         with `#[rpc_endpoint(client = false)]`",
-                        method.ident, method.wire_name
+                        "`{}` would need the typed client method `{}::{generated}`, which {owner} uses; \
+                         rename the Rust method (keep its wire name with `#[rpc(name = \"{}\")]`), or turn \
+                         the client off with `#[rpc_endpoint(client = false)]`",
+                        method.ident, client.ident, method.wire_name
                     ),
                 );
             }
             taken.push((generated, method));
+        }
+    }
+}
+
+/// Arguments are decoded into owned values: a borrowed type cannot be (serde's borrowing
+/// needs the JSON to outlive the call).
+fn borrowed_args(method: &Method, errors: &mut Errors) {
+    for arg in &method.args {
+        if let (ArgRole::Wire { .. }, Type::Reference(reference)) = (&arg.role, &arg.ty) {
+            let elem = &reference.elem;
+            let owned = match &**elem {
+                Type::Path(path) if path.path.is_ident("str") => "String".to_owned(),
+                Type::Slice(slice) => {
+                    let inner = &slice.elem;
+                    format!("Vec<{}>", quote::quote!(#inner))
+                }
+                other => quote::quote!(#other).to_string(),
+            };
+            errors.spanned(
+                &arg.ty,
+                format_args!(
+                    "argument `{}` of `{}` is borrowed, but arguments are decoded into owned values; \
+                     take `{owned}` instead",
+                    arg.wire_name(),
+                    method.ident
+                ),
+            );
         }
     }
 }

@@ -130,11 +130,11 @@ fn helpers(endpoint: &Endpoint, index: usize, method: &Method) -> TokenStream {
                 note = #note,
             )]
             trait #trait_ident {
-                fn put(&self, args: &mut #p::Args) -> #p::Result<(), #p::Error>;
+                fn put(&self, _: &mut #p::Args) -> #p::Result<(), #p::Error>;
             }
             impl<T: #p::serde::Serialize> #trait_ident for T {
-                fn put(&self, args: &mut #p::Args) -> #p::Result<(), #p::Error> {
-                    #p::encode_arg(args, #arg_name, self)
+                fn put(&self, __courier_args: &mut #p::Args) -> #p::Result<(), #p::Error> {
+                    #p::encode_arg(__courier_args, #arg_name, self)
                 }
             }
         });
@@ -150,11 +150,11 @@ fn helpers(endpoint: &Endpoint, index: usize, method: &Method) -> TokenStream {
             note = #note,
         )]
         trait #trait_ident: #p::Sized {
-            fn decode(value: #p::serde_json::Value) -> #p::Result<Self, #p::Error>;
+            fn decode(_: #p::serde_json::Value) -> #p::Result<Self, #p::Error>;
         }
         impl<T: #p::serde::de::DeserializeOwned> #trait_ident for T {
-            fn decode(value: #p::serde_json::Value) -> #p::Result<Self, #p::Error> {
-                #p::decode_result(value, #wire_name)
+            fn decode(__courier_value: #p::serde_json::Value) -> #p::Result<Self, #p::Error> {
+                #p::decode_result(__courier_value, #wire_name)
             }
         }
     });
@@ -166,7 +166,7 @@ fn methods(endpoint: &Endpoint, index: usize, method: &Method) -> TokenStream {
     let p = private(endpoint);
     let wire_name = &method.wire_name;
     let ctx = Ident::new("ctx", Span::mixed_site());
-    let args = Ident::new("args", Span::mixed_site());
+    let args = Ident::new("__courier_args", Span::mixed_site());
     let mut params = Vec::new();
     let mut puts = Vec::new();
     for (arg_index, arg) in method.args.iter().enumerate() {
@@ -181,7 +181,7 @@ fn methods(endpoint: &Endpoint, index: usize, method: &Method) -> TokenStream {
     }
     let result = result_type(endpoint, method);
     let decode_trait = result_trait(index);
-    let value = Ident::new("value", Span::mixed_site());
+    let value = Ident::new("__courier_value", Span::mixed_site());
     let decoded = match method.ret.ok_type() {
         Some(ty) => quote_spanned!(ty.span()=> <#result as #decode_trait>::decode(#value)),
         None => quote!(<#result as #decode_trait>::decode(#value)),

@@ -1,10 +1,11 @@
 //! Stage 4: the dispatch table (`RPC_METHODS`) and the `Endpoint` impl.
 //!
-//! Trait bounds are asserted on the user's tokens: each argument, result and error type, and
-//! each async method's future, goes through a small local trait carrying a
-//! `#[diagnostic::on_unimplemented]` message that names the method and argument, called with
-//! `quote_spanned!` at the user's type. The generated code then needs the bound only through
-//! that trait, so a missing impl is reported once, in words, at the user's token.
+//! Trait bounds are asserted on the user's tokens: each argument, result and error type goes
+//! through a small local trait carrying a `#[diagnostic::on_unimplemented]` message that names
+//! the method and argument, called with `quote_spanned!` at the user's type. The generated code
+//! then needs the bound only through that trait, so a missing impl is reported once, in words,
+//! at the user's token. An async method's future goes through `send_future` at the method's
+//! name, where rustc reports "future returned by `name` is not `Send`".
 
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
@@ -79,13 +80,13 @@ pub fn endpoint(endpoint: &Endpoint) -> TokenStream {
             #[allow(unused_variables)]
             fn invoke(
                 self: #p::Arc<Self>,
-                index: usize,
+                __courier_index: usize,
                 #context: #p::Context,
                 #args: #p::Args,
             ) -> #p::Invocation {
-                match index {
+                match __courier_index {
                     #(#arms,)*
-                    _ => #p::unknown_row(#type_name, index),
+                    _ => #p::unknown_row(#type_name, __courier_index),
                 }
             }
         }
@@ -110,17 +111,17 @@ pub fn wire_args(method: &Method) -> impl Iterator<Item = &crate::model::Arg> {
 
 /// The local of the request context in `invoke` (hygienic: no user name can shadow it).
 fn context_ident() -> Ident {
-    Ident::new("context", Span::mixed_site())
+    Ident::new("__courier_context", Span::mixed_site())
 }
 
 /// The local of the keyword arguments in `invoke`.
 fn args_ident() -> Ident {
-    Ident::new("args", Span::mixed_site())
+    Ident::new("__courier_args", Span::mixed_site())
 }
 
 /// The local holding argument `index` once decoded.
 fn arg_local(index: usize) -> Ident {
-    Ident::new(&format!("arg{index}"), Span::mixed_site())
+    Ident::new(&format!("__courier_arg{index}"), Span::mixed_site())
 }
 
 fn arg_trait(method: usize, arg: usize) -> Ident {
@@ -135,14 +136,6 @@ fn err_trait(method: usize) -> Ident {
     format_ident!("__CourierErr{}", method)
 }
 
-fn send_trait(method: usize) -> Ident {
-    format_ident!("__CourierSend{}", method)
-}
-
-fn send_fn(method: usize) -> Ident {
-    format_ident!("__courier_send_{}", method)
-}
-
 /// The assertion traits of one method.
 fn helpers(p: &TokenStream, index: usize, method: &Method) -> TokenStream {
     let rust_name = method.ident.unraw().to_string();
@@ -154,9 +147,9 @@ fn helpers(p: &TokenStream, index: usize, method: &Method) -> TokenStream {
         let arg_name = arg.wire_name();
         let message = format!("argument `{arg_name}` of `{rust_name}` does not implement `Deserialize`");
         let (output, decode) = if optional.is_some() {
-            (quote!(#p::Option<Self>), quote!(#p::optional_arg(args, #wire_name, #arg_name)))
+            (quote!(#p::Option<Self>), quote!(#p::optional_arg(__courier_args, #wire_name, #arg_name)))
         } else {
-            (quote!(Self), quote!(#p::required_arg(args, #wire_name, #arg_name)))
+            (quote!(Self), quote!(#p::required_arg(__courier_args, #wire_name, #arg_name)))
         };
         out.extend(quote! {
             #[diagnostic::on_unimplemented(
@@ -165,10 +158,10 @@ fn helpers(p: &TokenStream, index: usize, method: &Method) -> TokenStream {
                 note = "arguments are decoded from JSON: derive or implement `serde::Deserialize` for the type, and use owned types (`String`, not `&str`)",
             )]
             trait #trait_ident: #p::Sized {
-                fn take(args: &mut #p::Args) -> #p::Result<#output, #p::Failure>;
+                fn take(_: &mut #p::Args) -> #p::Result<#output, #p::Failure>;
             }
             impl<T: #p::serde::de::DeserializeOwned> #trait_ident for T {
-                fn take(args: &mut #p::Args) -> #p::Result<#output, #p::Failure> {
+                fn take(__courier_args: &mut #p::Args) -> #p::Result<#output, #p::Failure> {
                     #decode
                 }
             }
@@ -218,26 +211,6 @@ fn helpers(p: &TokenStream, index: usize, method: &Method) -> TokenStream {
             }
         });
     }
-    if method.kind == Kind::Async {
-        let trait_ident = send_trait(index);
-        let fn_ident = send_fn(index);
-        let message = format!("the future returned by `{rust_name}` is not `Send`");
-        out.extend(quote! {
-            #[diagnostic::on_unimplemented(
-                message = #message,
-                label = "this future must be `Send`",
-                note = "async methods run as tokio tasks, which may move between threads: do not hold a value that is not `Send` (`Rc`, `RefCell` borrows, `std::sync::MutexGuard`) across an `.await`",
-            )]
-            trait #trait_ident: #p::Send {}
-            impl<F: #p::Send> #trait_ident for F {}
-            fn #fn_ident<'a, F>(future: F) -> #p::Pin<#p::Box<dyn #p::Future<Output = F::Output> + #p::Send + 'a>>
-            where
-                F: #p::Future + #trait_ident + 'a,
-            {
-                #p::Box::pin(future)
-            }
-        });
-    }
     out
 }
 
@@ -266,14 +239,13 @@ fn arm(p: &TokenStream, index: usize, method: &Method) -> TokenStream {
     let has_wire_args = wire_args(method).next().is_some();
     let rebind = has_wire_args.then(|| quote!(let mut #args = #args;));
     let ident = &method.ident;
-    let call = quote!(Self::#ident(&self, #(#call_args),*));
     let call = match method.kind {
-        Kind::Sync => call,
-        Kind::Async => {
-            let send = send_fn(index);
-            let checked = quote_spanned!(method.span=> #send(#call));
-            quote!(#checked.await)
-        }
+        Kind::Sync => quote!(Self::#ident(&self, #(#call_args),*)),
+        // At the method's name: "future returned by `ping` is not `Send`", once (the boxed
+        // future is `Send`, so the invocation's own bound holds).
+        Kind::Async => quote_spanned! {method.span=>
+            #p::send_future(Self::#ident(&self, #(#call_args),*)).await
+        },
     };
     let result = encode(p, index, method, &call);
     let body = quote! {
@@ -290,7 +262,7 @@ fn arm(p: &TokenStream, index: usize, method: &Method) -> TokenStream {
 
 /// Calls the method and encodes what it returned.
 fn encode(p: &TokenStream, index: usize, method: &Method, call: &TokenStream) -> TokenStream {
-    let value = Ident::new("value", Span::mixed_site());
+    let value = Ident::new("__courier_value", Span::mixed_site());
     match &method.ret {
         Return::Unit => quote! {
             #call;

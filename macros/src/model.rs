@@ -8,7 +8,6 @@
 use proc_macro2::Span;
 use quote::format_ident;
 use syn::ext::IdentExt as _;
-use syn::spanned::Spanned as _;
 use syn::{
     Attribute, FnArg, GenericArgument, Generics, Ident, ImplItem, ItemImpl, LitStr, Pat, Path, PathArguments,
     ReceiverKind, ReturnType, Type, Visibility,
@@ -86,11 +85,11 @@ pub enum Receiver {
     /// `&self`: the only supported receiver.
     Ref,
     /// `&mut self`.
-    RefMut(Span),
+    RefMut(syn::Receiver),
     /// `self` or `mut self`.
-    Value(Span),
+    Value(syn::Receiver),
     /// `self: Type`.
-    Typed(Span),
+    Typed(syn::Receiver),
     /// No receiver: an associated function.
     None,
 }
@@ -115,6 +114,7 @@ impl Arg {
 }
 
 /// What a parameter receives.
+#[allow(clippy::large_enum_variant, reason = "built once per method at compile time; boxing buys nothing")]
 pub enum ArgRole {
     /// A keyword argument; `optional` holds `T` of an `Option<T>` parameter, which may be absent.
     Wire {
@@ -131,6 +131,7 @@ pub enum ArgRole {
 }
 
 /// What a method returns.
+#[allow(clippy::large_enum_variant, reason = "built once per method at compile time; boxing buys nothing")]
 pub enum Return {
     /// Nothing (`()`): the caller gets JSON null.
     Unit,
@@ -194,9 +195,9 @@ impl Method {
             None => Receiver::None,
             Some(r) => match &r.kind {
                 ReceiverKind::Reference(_, _, None) => Receiver::Ref,
-                ReceiverKind::Reference(..) => Receiver::RefMut(r.span()),
-                ReceiverKind::Value => Receiver::Value(r.span()),
-                _ => Receiver::Typed(r.span()),
+                ReceiverKind::Reference(..) => Receiver::RefMut(r.clone()),
+                ReceiverKind::Value => Receiver::Value(r.clone()),
+                _ => Receiver::Typed(r.clone()),
             },
         };
         let args = sig

@@ -325,6 +325,15 @@ pub mod support {
         Invocation::Async(Box::pin(future))
     }
 
+    /// Boxes an async method's future, requiring `Send` at the call (which the macro spans at
+    /// the method's name, so rustc says "future returned by `name` is not `Send`" there).
+    pub fn send_future<'a, F>(future: F) -> BoxFuture<'a, F::Output>
+    where
+        F: std::future::Future + Send + 'a,
+    {
+        Box::pin(future)
+    }
+
     /// An invocation that fails at once (e.g. an unknown table row).
     pub fn failed_invocation(failure: Failure) -> Invocation {
         Invocation::Async(Box::pin(std::future::ready(Err(failure))))

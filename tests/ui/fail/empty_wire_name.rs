@@ -1,0 +1,13 @@
+use courier::rpc_endpoint;
+
+struct Compute;
+
+#[rpc_endpoint]
+impl Compute {
+    #[rpc(name = "")]
+    fn resize(&self, flavor: u32) -> u32 {
+        flavor
+    }
+}
+
+fn main() {}

@@ -1,0 +1,12 @@
+use courier::rpc_endpoint;
+
+struct Compute;
+
+#[rpc_endpoint]
+impl Compute {
+    fn resize<'a>(&'a self, flavor: u32) -> u32 {
+        flavor
+    }
+}
+
+fn main() {}

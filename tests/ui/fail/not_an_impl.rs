@@ -1,0 +1,6 @@
+use courier::rpc_endpoint;
+
+#[rpc_endpoint]
+struct Compute;
+
+fn main() {}

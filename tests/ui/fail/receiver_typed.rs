@@ -1,0 +1,14 @@
+use std::sync::Arc;
+
+use courier::rpc_endpoint;
+
+struct Compute;
+
+#[rpc_endpoint]
+impl Compute {
+    fn resize(self: Arc<Self>, flavor: u32) -> u32 {
+        flavor
+    }
+}
+
+fn main() {}

@@ -1,0 +1,17 @@
+use courier::rpc_endpoint;
+
+struct Compute;
+
+#[derive(serde::Deserialize)]
+struct Flavor {
+    vcpus: u32,
+}
+
+#[rpc_endpoint]
+impl Compute {
+    fn flavor(&self) -> Flavor {
+        Flavor { vcpus: 1 }
+    }
+}
+
+fn main() {}
