@@ -8,6 +8,10 @@ mod args;
 mod config;
 #[path = "courier/input.rs"]
 mod input;
+#[path = "courier/listen.rs"]
+mod listen;
+#[path = "courier/notify.rs"]
+mod notify;
 #[path = "courier/outcome.rs"]
 mod outcome;
 #[path = "courier/rpc.rs"]
@@ -46,18 +50,27 @@ async fn run(cli: &Cli) -> Result<(), Failure> {
     match &cli.command {
         Command::Call(args) => rpc::call(&cli.global, args).await,
         Command::Cast(args) => rpc::cast(&cli.global, args).await,
+        Command::Notify(args) => notify::notify(&cli.global, args).await,
+        Command::Listen(args) => listen::listen(&cli.global, args).await,
     }
 }
 
-/// Logs go to stderr: warnings by default, more with each `-v`; `RUST_LOG` overrides.
+/// Logs go to stderr: warnings by default, more with each `-v`; `RUST_LOG` overrides. The AMQP
+/// library's own logs repeat what courier reports, so they show from `-v` on.
 fn init_logging(verbose: u8) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
-    let level = match verbose {
-        0 => "warn",
-        1 => "info",
+    let directives = match verbose {
+        0 => "warn,lapin=off",
+        1 => "info,lapin=warn",
         2 => "debug",
         _ => "trace",
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).with_target(false).init();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(directives));
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
 }

@@ -4,11 +4,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use courier::Priority;
 
 /// The exit codes, shown at the end of every `--help`.
 pub const EXIT_CODES: &str = "\
 Exit codes:
-  0  success (call: the result is printed on stdout as one JSON document)
+  0  success (call: the result is printed on stdout as one JSON document; listen: stopped
+     by Ctrl-C)
   1  the server answered with an error; it is printed on stderr as one JSON line
      {\"class\": ..., \"module\": ..., \"message\": ...}
   2  the call timed out waiting for a reply
@@ -19,7 +21,8 @@ The transport URL comes from --url, else the COURIER_TRANSPORT_URL environment v
 [oslo_messaging_rabbit] options are added to the URL). The exchange comes from --exchange, else
 [DEFAULT] control_exchange of the config file, else `openstack`. Passwords are never printed.";
 
-/// A command-line client for oslo.messaging deployments: call and cast RPC methods.
+/// A command-line client for oslo.messaging deployments: call and cast RPC methods, send and
+/// watch notifications.
 #[derive(Debug, Parser)]
 #[command(name = "courier", version, after_help = EXIT_CODES)]
 #[command(subcommand_required = true)]
@@ -58,6 +61,12 @@ pub enum Command {
     /// Cast a method (send it without waiting for a result).
     #[command(after_help = EXIT_CODES)]
     Cast(CastArgs),
+    /// Publish a notification.
+    #[command(after_help = EXIT_CODES)]
+    Notify(NotifyArgs),
+    /// Print a deployment's notifications as they come, one JSON line each, until Ctrl-C.
+    #[command(after_help = EXIT_CODES)]
+    Listen(ListenArgs),
 }
 
 /// Where an RPC message goes.
@@ -128,6 +137,70 @@ pub struct CastArgs {
     /// The keyword arguments: a JSON object, @FILE, or - for stdin.
     #[arg(long, value_name = "JSON")]
     pub args: Option<String>,
+}
+
+/// `courier notify`.
+#[derive(Debug, Args)]
+pub struct NotifyArgs {
+    /// The notification topic; may be repeated (default: the config's
+    /// [oslo_messaging_notifications] topics, else `notifications`).
+    #[arg(long = "topic", value_name = "TOPIC")]
+    pub topics: Vec<String>,
+
+    /// The exchange (default: the config's control_exchange, else `openstack`).
+    #[arg(long, value_name = "EXCHANGE")]
+    pub exchange: Option<String>,
+
+    /// audit, debug, info, warn (or warning), error, critical or sample.
+    #[arg(long, value_name = "PRIORITY", default_value = "info", value_parser = parse_priority)]
+    pub priority: Priority,
+
+    /// What happened, e.g. `compute.instance.create.end`.
+    #[arg(long = "event-type", value_name = "EVENT_TYPE")]
+    pub event_type: String,
+
+    /// Who sends it, e.g. `compute.host1`.
+    #[arg(long = "publisher-id", value_name = "PUBLISHER_ID", default_value = "courier")]
+    pub publisher_id: String,
+
+    /// The request context: a JSON object, @FILE, or - for stdin (secrets are redacted).
+    #[arg(long, value_name = "JSON")]
+    pub context: Option<String>,
+
+    /// The payload: any JSON, @FILE, or - for stdin.
+    #[arg(long, value_name = "JSON")]
+    pub payload: String,
+}
+
+/// `courier listen`.
+#[derive(Debug, Args)]
+pub struct ListenArgs {
+    /// The notification topic; may be repeated (default: the config's
+    /// [oslo_messaging_notifications] topics, else `notifications`).
+    #[arg(long = "topic", value_name = "TOPIC")]
+    pub topics: Vec<String>,
+
+    /// The exchange (default: the config's control_exchange, else `openstack`).
+    #[arg(long, value_name = "EXCHANGE")]
+    pub exchange: Option<String>,
+
+    /// Join this listener pool and share its messages with the pool's other members. Without
+    /// it, courier reads a private queue of its own that goes away with it, so it never takes
+    /// notifications from the deployment's consumers.
+    #[arg(long, value_name = "NAME")]
+    pub pool: Option<String>,
+
+    /// Only these priorities; may be repeated (default: all).
+    #[arg(long = "priority", value_name = "PRIORITY", value_parser = parse_priority)]
+    pub priorities: Vec<Priority>,
+}
+
+/// A notification priority, case-insensitive; `warning` is oslo's alias of `warn`.
+pub fn parse_priority(text: &str) -> Result<Priority, String> {
+    if text.eq_ignore_ascii_case("warning") {
+        return Ok(Priority::Warn);
+    }
+    text.parse::<Priority>().map_err(|e| e.to_string())
 }
 
 /// A positive, finite number of seconds.
@@ -224,6 +297,53 @@ mod tests {
         };
         assert!(cast.fanout);
         assert!(parse(&["call", "--topic", "t", "--fanout", "m"]).is_err());
+    }
+
+    #[test]
+    fn notify_and_listen_options() {
+        let cli = parse(&[
+            "notify",
+            "--priority",
+            "WARNING",
+            "--event-type",
+            "compute.instance.create.end",
+            "--payload",
+            "{}",
+        ])
+        .unwrap();
+        let Command::Notify(notify) = cli.command else { panic!("not notify") };
+        assert_eq!(notify.priority, Priority::Warn);
+        assert_eq!(notify.publisher_id, "courier");
+        assert!(notify.topics.is_empty());
+
+        let cli = parse(&[
+            "listen",
+            "--topic",
+            "a",
+            "--topic",
+            "b",
+            "--pool",
+            "p",
+            "--priority",
+            "info",
+            "--priority",
+            "error",
+        ])
+        .unwrap();
+        let Command::Listen(listen) = cli.command else { panic!("not listen") };
+        assert_eq!(listen.topics, ["a", "b"]);
+        assert_eq!(listen.pool.as_deref(), Some("p"));
+        assert_eq!(listen.priorities, [Priority::Info, Priority::Error]);
+
+        let Command::Notify(notify) =
+            parse(&["notify", "--event-type", "e", "--payload", "1"]).unwrap().command
+        else {
+            panic!("not notify")
+        };
+        assert_eq!(notify.priority, Priority::Info);
+        assert!(parse(&["notify", "--event-type", "e"]).is_err(), "--payload is required");
+        assert!(parse(&["notify", "--payload", "1"]).is_err(), "--event-type is required");
+        assert!(parse(&["listen", "--priority", "loud"]).is_err());
     }
 
     #[test]

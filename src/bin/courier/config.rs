@@ -67,6 +67,24 @@ impl OsloConfig {
     }
 }
 
+impl OsloConfig {
+    /// The notification topics: those given, else `[oslo_messaging_notifications] topics` (a
+    /// comma-separated list), else `notifications`.
+    pub fn notification_topics(&self, given: &[String]) -> Vec<String> {
+        if !given.is_empty() {
+            return given.to_vec();
+        }
+        let configured: Vec<String> = self
+            .notifications
+            .get("topics")
+            .map(|topics| {
+                topics.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect()
+            })
+            .unwrap_or_default();
+        if configured.is_empty() { vec![courier::DEFAULT_NOTIFICATION_TOPIC.to_owned()] } else { configured }
+    }
+}
+
 /// oslo.config's iniparser strips one pair of matching quotes around a value.
 fn unquote(value: &str) -> &str {
     for quote in ['"', '\''] {
@@ -114,6 +132,22 @@ pub enum Purpose {
     Rpc,
     /// notify, listen.
     Notifications,
+}
+
+/// [`resolve`] with the command line's options, the environment and the config files it names;
+/// also returns the config, for the options a command reads itself.
+///
+/// # Errors
+/// As [`OsloConfig::load`] and [`resolve`].
+pub fn from_command_line(
+    global: &crate::args::GlobalOpts,
+    exchange: Option<&str>,
+    purpose: Purpose,
+) -> Result<(Connection, OsloConfig), String> {
+    let config = OsloConfig::load(&global.config_files)?;
+    let env_url = std::env::var(URL_ENV).ok();
+    let connection = resolve(global.url.as_deref(), env_url.as_deref(), &config, exchange, purpose)?;
+    Ok((connection, config))
 }
 
 /// Picks the URL (`--url` > `COURIER_TRANSPORT_URL` > the config's `transport_url`) and the
@@ -287,6 +321,15 @@ connection = mysql://nova:dbpass@db/nova
         assert_eq!(exchange(Some("glance"), &config), "glance");
         assert_eq!(exchange(None, &config), "nova");
         assert_eq!(exchange(None, &OsloConfig::default()), "openstack");
+    }
+
+    #[test]
+    fn notification_topics_come_from_the_options_then_the_config() {
+        let mut config = config(SERVICE_CONF);
+        assert_eq!(config.notification_topics(&[]), ["notifications"]);
+        assert_eq!(config.notification_topics(&["mine".to_owned()]), ["mine"]);
+        config.notifications.insert("topics".into(), "notifications, billing,".into());
+        assert_eq!(config.notification_topics(&[]), ["notifications", "billing"]);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use courier::{Context, DEFAULT_CALL_TIMEOUT, RpcClient, Target, Transport, Trans
 use serde_json::{Map, Value};
 
 use crate::args::{CallArgs, CastArgs, GlobalOpts, TargetOpts};
-use crate::config::{self, Connection, OsloConfig, Purpose};
+use crate::config::{self, Connection, Purpose};
 use crate::input;
 use crate::outcome::Failure;
 
@@ -33,19 +33,8 @@ fn prepare(global: &GlobalOpts, target: &TargetOpts, args: Option<&str>) -> Resu
         Some(spec) => Context::from_map(input::read_object(spec, "--context", &mut stdin)?),
         None => Context::new(),
     };
-    let connection = connection(global, target.exchange.as_deref(), Purpose::Rpc)?;
+    let (connection, _) = config::from_command_line(global, target.exchange.as_deref(), Purpose::Rpc)?;
     Ok(Prepared { connection, context, args })
-}
-
-/// Resolves the URL and exchange from the options, the environment and the config files.
-pub fn connection(
-    global: &GlobalOpts,
-    exchange: Option<&str>,
-    purpose: Purpose,
-) -> Result<Connection, Failure> {
-    let oslo = OsloConfig::load(&global.config_files)?;
-    let env_url = std::env::var(config::URL_ENV).ok();
-    Ok(config::resolve(global.url.as_deref(), env_url.as_deref(), &oslo, exchange, purpose)?)
 }
 
 /// Connects to the broker.
