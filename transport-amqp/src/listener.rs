@@ -316,21 +316,26 @@ impl Supervisor {
                     () = until_closing(&mut closing) => break None,
                     _ = alive.changed() => break None,
                     Some(Stop::Close(done)) = control.recv() => {
-                        self.cancel(&mut current).await;
-                        let _ = done.send(());
-                        // Keep the channel open so in-flight messages can still be acked.
-                        tokio::select! {
-                            _ = alive.changed() => {}
-                            () = until_closing(&mut closing) => {}
-                        }
+                        self.close_and_wait(&mut current, done, &mut alive, &mut closing).await;
                         break None;
                     }
                     delivery = current.consumers.next() => match delivery {
                         Some(Ok(delivery)) => {
-                            tokio::select! {
-                                sent = sender.send(delivery) => if sent.is_err() { break None },
+                            // Reserve first so a close while the listener is full can still
+                            // hand this delivery back.
+                            let permit = tokio::select! {
+                                permit = sender.reserve() => match permit {
+                                    Ok(permit) => permit,
+                                    Err(_) => break None,
+                                },
                                 _ = alive.changed() => break None,
-                            }
+                                Some(Stop::Close(done)) = control.recv() => {
+                                    let _ = delivery.acker.reject(BasicRejectOptions { requeue: true }).await;
+                                    self.close_and_wait(&mut current, done, &mut alive, &mut closing).await;
+                                    break None;
+                                }
+                            };
+                            permit.send(delivery);
                         }
                         Some(Err(error)) => break Some(error.to_string()),
                         None => break Some("the broker cancelled a consumer (queue deleted?)".to_owned()),
@@ -349,9 +354,32 @@ impl Supervisor {
                     tokio::select! {
                         stop = wait_or_closing(&mut closing, delay) => if stop { return },
                         _ = alive.changed() => return,
+                        Some(Stop::Close(done)) = control.recv() => {
+                            let _ = done.send(());
+                            let _ = alive.changed().await;
+                            return;
+                        }
                     }
                 }
             }
+        }
+    }
+
+    /// `Listener::close`: cancel the consumers, tell the listener, then keep the channel open
+    /// (so messages already handed up can still be acked) until the listener or the transport
+    /// goes away.
+    async fn close_and_wait(
+        &self,
+        session: &mut Session,
+        done: oneshot::Sender<()>,
+        alive: &mut watch::Receiver<bool>,
+        closing: &mut watch::Receiver<bool>,
+    ) {
+        self.cancel(session).await;
+        let _ = done.send(());
+        tokio::select! {
+            _ = alive.changed() => {}
+            () = until_closing(closing) => {}
         }
     }
 

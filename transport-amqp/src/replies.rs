@@ -52,6 +52,8 @@ pub(crate) struct ReplyHub {
     state: watch::Sender<State>,
     closing: watch::Receiver<bool>,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Why the last attempt to set up the reply consumer failed.
+    last_error: Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for ReplyHub {
@@ -71,6 +73,7 @@ impl ReplyHub {
             state: watch::Sender::new(State::Idle),
             closing,
             task: Mutex::default(),
+            last_error: Mutex::default(),
         })
     }
 
@@ -96,9 +99,13 @@ impl ReplyHub {
             Ok(_) => Err(TransportError::Closed),
             Err(_) => Err(TransportError::Connection {
                 reason: format!(
-                    "the reply queue `{}` could not be set up before the call's timeout: the broker \
-                     is unreachable",
-                    self.queue.name
+                    "the reply queue `{}` could not be set up before the call's timeout ({})",
+                    self.queue.name,
+                    self.last_error
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .clone()
+                        .unwrap_or_else(|| "the broker did not answer".to_owned())
                 ),
                 source: None,
             }),
@@ -183,6 +190,7 @@ impl ReplyHub {
                     let delay = self.broker.options().reconnect_delay(attempt);
                     attempt = attempt.saturating_add(1);
                     tracing::warn!(%error, ?delay, queue = %self.queue.name, "reply consumer is down");
+                    *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(error.to_string());
                     if wait_or_closing(&mut closing, delay).await {
                         break;
                     }

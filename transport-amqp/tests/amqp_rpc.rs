@@ -507,3 +507,39 @@ async fn registered_schemes_build_this_transport() {
         transport.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn close_while_the_listener_is_full_hands_everything_back_promptly() {
+    let (transport, _) = transport().await;
+    let topic = unique("full");
+    let listener_target = Target::new(&topic).with_server("s");
+    let mut listener =
+        transport.listen(&listener_target, &ListenOptions::default().with_prefetch(1)).await.unwrap();
+    let raw = Raw::connect().await;
+    for _ in 0..3 {
+        transport
+            .cast(&Target::new(&topic), request("shared", json!({})), &SendOptions::default())
+            .await
+            .unwrap();
+        transport.cast(&listener_target, request("mine", json!({})), &SendOptions::default()).await.unwrap();
+    }
+    // Both consumers got one message each (prefetch 1) and the listener's buffer holds one: the
+    // other waits in the supervisor. Nothing has been taken with `next`.
+    within("both consumers to take one message", async {
+        while raw.depth(&topic).await + raw.depth(&format!("{topic}.s")).await != 4 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    let started = tokio::time::Instant::now();
+    listener.close().await;
+    assert!(started.elapsed() < Duration::from_secs(5), "close took {:?}", started.elapsed());
+    within("everything to go back to the queues", async {
+        while raw.depth(&topic).await + raw.depth(&format!("{topic}.s")).await != 6 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    drop(listener);
+    transport.cleanup().await;
+}
