@@ -315,3 +315,80 @@ fn mentions_impl(ty: &Type) -> bool {
     }
     walk(ty.to_token_stream())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::EndpointArgs;
+
+    fn errors_of(attr: proc_macro2::TokenStream, item: syn::ItemImpl) -> Vec<String> {
+        let mut errors = Errors::default();
+        let endpoint = Endpoint::from_ast(EndpointArgs::parse(attr, &mut errors), &item, &mut errors);
+        all(&endpoint, &mut errors);
+        errors.finish().err().map(|e| e.into_iter().map(|e| e.to_string()).collect()).unwrap_or_default()
+    }
+
+    #[test]
+    fn versions_are_two_or_three_integers() {
+        let empty_impl: syn::ItemImpl = syn::parse_quote!(impl Compute {});
+        for good in ["1.0", "1.3", "2.10.1"] {
+            assert!(errors_of(quote::quote!(version = #good), empty_impl.clone()).is_empty(), "{good}");
+        }
+        for bad in ["1", "1.", "1.x", "1.2.3.4", " 1.2", "-1.0", ""] {
+            let errors = errors_of(quote::quote!(version = #bad), empty_impl.clone());
+            assert!(errors.len() == 1 && errors[0].starts_with("invalid version"), "{bad}: {errors:?}");
+        }
+    }
+
+    #[test]
+    fn skipped_and_private_methods_are_not_checked() {
+        let errors = errors_of(
+            quote::quote!(),
+            syn::parse_quote! {
+                impl Compute {
+                    #[rpc(skip)]
+                    fn new() -> Self { Compute }
+                    fn _reset(&mut self) {}
+                    #[rpc(skip)]
+                    fn generic<T>(&self, t: T) {}
+                }
+            },
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+    }
+
+    #[test]
+    fn every_rule_reports_and_they_all_collect() {
+        let errors = errors_of(
+            quote::quote!(),
+            syn::parse_quote! {
+                impl Compute {
+                    fn a(&mut self) {}
+                    fn b<T>(&self, t: T) {}
+                    fn c(&self, (x, y): (u8, u8), z: impl Into<u8>, w: &str) {}
+                    fn d(&self, ctx: &Context, again: Context) {}
+                    #[rpc(name = "a")]
+                    fn e(&self) {}
+                    fn new(&self) {}
+                }
+            },
+        );
+        let starts = [
+            "an RPC method takes `&self`, not `&mut self`",
+            "an RPC method cannot be generic",
+            "an RPC argument must be a plain identifier",
+            "argument `w` of `c` is borrowed",
+            "`impl Trait` arguments are not supported",
+            "a method receives the request context once",
+            "duplicate wire name `a`",
+            "`new` would need the typed client method `ComputeClient::new`",
+        ];
+        assert_eq!(errors.len(), starts.len(), "{errors:#?}");
+        for start in starts {
+            assert!(
+                errors.iter().any(|e| e.starts_with(start)),
+                "no error starting with {start:?}: {errors:#?}"
+            );
+        }
+    }
+}

@@ -109,7 +109,8 @@ use proc_macro::TokenStream;
 ///   Arguments are decoded on the worker (the blocking pool or the task), not in the dispatch
 ///   loop; a sync method's arguments and result never cross threads, so they need not be `Send`.
 /// - **Returns.** Nothing (the caller gets `null`), any `T: Serialize`, or a type whose last
-///   path segment is `Result` (`std::result::Result<T, E>` or an alias of it) with
+///   path segment is `Result` (`std::result::Result<T, E>`, or an alias named `Result` such as
+///   `std::io::Result<T>`; an alias under another name counts as a plain `T`) with
 ///   `E: courier::RemoteException`: an `Err` becomes the exception the caller sees (class,
 ///   module, message).
 /// - **Async methods** must return a `Send` future: they run on a multi-threaded runtime.
@@ -127,7 +128,8 @@ use proc_macro::TokenStream;
 ///   endpoint's namespace and version to an `RpcClient` aimed at the server's topic;
 ///   `inner()` returns it. Per method `resize`: `async fn resize(&self, ctx: &Context,
 ///   <arguments as declared>) -> Result<T, courier::Error>` (`T` the `Ok` type, the return type,
-///   or `()`), calling by wire name, and `async fn cast_resize(..) -> Result<(), Error>`.
+///   or `()`, made owned: `&str` becomes `String`, `&[T]` `Vec<T>`), calling by wire name, and
+///   `async fn cast_resize(..) -> Result<(), Error>`.
 ///   Doc comments of the method are copied onto both.
 ///
 /// # Why is my method rejected?
@@ -140,6 +142,8 @@ use proc_macro::TokenStream;
 /// - Generic methods (type, const or lifetime parameters) and `impl Trait` arguments or returns:
 ///   the dispatcher must know concrete, owned types.
 /// - Patterns such as `(a, b): (u32, u32)`: the identifier is the keyword name; bind a name.
+/// - Borrowed arguments (`&str`, `&[u8]`): arguments are decoded into owned values; take
+///   `String`, `Vec<u8>`.
 /// - `unsafe fn`; `&mut Context` or a second `Context` parameter.
 /// - `#[rpc(name = "_x")]` (private, never callable), an empty name, or two methods with one
 ///   wire name.
@@ -148,12 +152,13 @@ use proc_macro::TokenStream;
 ///   `client = false`.
 /// - Generic impl blocks, trait impls, unknown or duplicate attribute arguments, an empty
 ///   `namespace`, a `version` not `X.Y` / `X.Y.Z`.
-/// - Trait bounds, reported at the type: "argument `flavor` of `resize` does not implement
-///   `Deserialize`", "the return type of `x` does not implement `Serialize`", "the `Ok` type
-///   ...", "the error type of `resize` does not implement `RemoteException`", "the future
-///   returned by `ping` is not `Send`", and for the typed client "argument `flavor` of
-///   `resize` does not implement `Serialize`, which `ComputeClient` needs" (or turn the client
-///   off).
+/// - Trait bounds, reported at the user's type: "argument `flavor` of `resize` does not
+///   implement `Deserialize`", "the return type of `x` does not implement `Serialize`", "the
+///   `Ok` type of `x` ...", "the error type of `resize` does not implement `RemoteException`",
+///   and for the typed client "argument `flavor` of `resize` does not implement `Serialize`,
+///   which `ComputeClient` needs" (or turn the client off). An async method whose future is not
+///   `Send` gets rustc's "future returned by `ping` is not `Send`" at its name, with the value
+///   held across the `.await`.
 #[proc_macro_attribute]
 pub fn rpc_endpoint(attr: TokenStream, item: TokenStream) -> TokenStream {
     rpc_endpoint_impl(attr.into(), item.into()).into()

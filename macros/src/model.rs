@@ -321,3 +321,80 @@ fn type_name(ty: &Type) -> String {
         None => quote::quote!(#ty).to_string().replace(' ', ""),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lower(attr: proc_macro2::TokenStream, item: ItemImpl) -> (Endpoint, syn::Result<()>) {
+        let mut errors = Errors::default();
+        let args = EndpointArgs::parse(attr, &mut errors);
+        let endpoint = Endpoint::from_ast(args, &item, &mut errors);
+        (endpoint, errors.finish())
+    }
+
+    #[test]
+    fn methods_are_classified_from_their_signatures() {
+        let (endpoint, result) = lower(
+            quote::quote!(namespace = "ns", client = false),
+            syn::parse_quote! {
+                impl a::Compute {
+                    fn resize(&self, ctx: &Context, flavor: Option<u32>) -> Result<u32, E> { todo!() }
+                    async fn ping(&self, payload: Value, ctx: courier::Context) {}
+                    #[rpc(name = "start")]
+                    fn r#do(&self) -> io::Result<u8> { todo!() }
+                    #[rpc(skip)]
+                    fn helper() {}
+                    fn _private(&self) {}
+                }
+            },
+        );
+        assert!(result.is_ok());
+        assert_eq!(endpoint.type_name, "Compute");
+        assert!(endpoint.client.is_none());
+        let names: Vec<_> = endpoint.methods.iter().map(|m| m.wire_name.as_str()).collect();
+        assert_eq!(names, ["resize", "ping", "start"]);
+
+        let resize = &endpoint.methods[0];
+        assert!(resize.kind == Kind::Sync && matches!(resize.receiver, Receiver::Ref));
+        assert!(matches!(resize.args[0].role, ArgRole::Context { by_ref: true }));
+        assert!(matches!(&resize.args[1].role, ArgRole::Wire { optional: Some(_) }));
+        assert!(matches!(&resize.ret, Return::Result { ok: Some(_), err: Some(_), .. }));
+
+        let ping = &endpoint.methods[1];
+        assert!(ping.kind == Kind::Async && matches!(ping.ret, Return::Unit));
+        assert!(matches!(ping.args[0].role, ArgRole::Wire { optional: None }));
+        assert!(matches!(ping.args[1].role, ArgRole::Context { by_ref: false }));
+
+        let start = &endpoint.methods[2];
+        assert_eq!(start.ident, "r#do");
+        assert!(matches!(&start.ret, Return::Result { ok: Some(_), err: None, .. }));
+    }
+
+    #[test]
+    fn the_client_is_named_after_the_type() {
+        let (endpoint, _) =
+            lower(quote::quote!(client_vis = "pub(crate)"), syn::parse_quote!(impl Compute {}));
+        let client = endpoint.client.expect("a client");
+        assert_eq!(client.ident, "ComputeClient");
+        assert!(matches!(client.vis, Visibility::Restricted(_)));
+    }
+
+    #[test]
+    fn grammar_errors_are_all_collected() {
+        let (_, result) = lower(
+            quote::quote!(topic = "x", version = "1.0", version = "1.1"),
+            syn::parse_quote! {
+                impl Compute {
+                    #[rpc(rename = "y")]
+                    fn a(&self) {}
+                }
+            },
+        );
+        let messages: Vec<String> = result.unwrap_err().into_iter().map(|e| e.to_string()).collect();
+        assert_eq!(messages.len(), 3, "{messages:?}");
+        assert!(messages[0].starts_with("unknown `rpc_endpoint` argument `topic`"));
+        assert!(messages[1].starts_with("duplicate `version`"));
+        assert!(messages[2].starts_with("unknown `rpc` argument `rename`"));
+    }
+}
