@@ -14,6 +14,18 @@
 //!   and declares its topology and consumers again.
 //! - **Options** are oslo's `[oslo_messaging_rabbit]` names in the URL query; see
 //!   [`RabbitOptions`].
+//! - **Failover**: with several hosts the list is shuffled once (as oslo does), then tried in
+//!   turn (`kombu_failover_strategy=round-robin`) or at random (`shuffle`).
+//! - **Messages**: `application/json`, `utf-8`, persistent, priority 0, the 2.0 envelope; a
+//!   fresh `_unique_id` on every publish; calls expire in the broker after their timeout.
+//! - **Duplicates**: listeners remember the last [`DEDUPE_WINDOW`] `_unique_id`s (RPC on
+//!   receipt, notifications once acked) and drop repeats.
+//! - **Undecodable messages** are handed up as `Incoming { message: Err(..) }`; rejecting them
+//!   is `basic.reject` with `requeue=false`.
+//! - **Prefetch** is `basic.qos` per consumer (oslo's `global=false`): the listener's
+//!   `ListenOptions::prefetch`, or `rabbit_qos_prefetch_count` when the URL sets it.
+//! - **Replies** go to the default exchange with `mandatory`; a missing reply queue is retried
+//!   every 0.25 s for `kombu_missing_consumer_retry_timeout`, then remembered as dead for 60 s.
 //!
 //! # Quick start
 //!
