@@ -225,7 +225,8 @@ async fn the_url_and_exchange_come_from_a_service_config_file() {
         "courier.conf",
         &format!(
             "[DEFAULT]\ndebug = true\ntransport_url = {BROKER_URL}\ncontrol_exchange = {}\n\n\
-             [oslo_messaging_rabbit]\nheartbeat_timeout_threshold = 30\nrabbit_retry_interval = 2\n",
+             [oslo_messaging_rabbit]\nheartbeat_timeout_threshold = 30\nrabbit_retry_interval = 2\n\
+             rpc_conn_pool_size = 30\n",
             fixture.exchange
         ),
     );
@@ -235,6 +236,8 @@ async fn the_url_and_exchange_come_from_a_service_config_file() {
     let run = exec(command, None).await;
     run.assert_code(0);
     assert_eq!(run.json()["payload"], "via config");
+    // Options courier accepts but ignores (a pool size) do not clutter a one-shot command.
+    assert!(run.stderr.is_empty(), "{run:?}");
 
     // A wrong option in the file reaches the transport, which refuses it: exit 3, one line.
     let bad = TempFile::new(

@@ -91,3 +91,32 @@ fn a_bad_url_exits_3_without_showing_the_password() {
     run.assert_code(3);
     assert!(run.stderr.contains("bad port") && !run.stderr.contains("hunter2"), "{run:?}");
 }
+
+#[test]
+fn an_unreachable_broker_is_one_line_and_exit_3() {
+    // Nothing listens on port 1 of the loopback address.
+    let run = run_blocking(&["call", "--url", "rabbit://guest:hunter2@127.0.0.1:1/", "--topic", "t", "ping"]);
+    run.assert_code(3);
+    assert_eq!(run.stderr.lines().count(), 1, "{run:?}");
+    assert!(run.stderr.starts_with("courier: error: broker connection failed"), "{run:?}");
+    assert!(!run.stderr.contains("hunter2"), "{run:?}");
+}
+
+#[test]
+fn notification_mistakes_exit_3() {
+    let url = "rabbit://guest:guest@127.0.0.1:1/";
+    assert_usage_error(
+        &["notify", "--url", url, "--event-type", "e", "--payload", "{oops"],
+        "malformed JSON in --payload",
+    );
+    assert_usage_error(&["notify", "--url", url, "--event-type", "e"], "--payload");
+    assert_usage_error(
+        &["notify", "--url", url, "--priority", "loud", "--event-type", "e", "--payload", "1"],
+        "loud",
+    );
+    assert_usage_error(&["listen", "--url", url, "--priority", "chatty"], "chatty");
+    assert_usage_error(
+        &["notify", "--url", url, "--event-type", "e", "--payload", "-", "--context", "-"],
+        "only one option may read stdin",
+    );
+}

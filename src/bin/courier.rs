@@ -55,13 +55,17 @@ async fn run(cli: &Cli) -> Result<(), Failure> {
     }
 }
 
-/// Logs go to stderr: warnings by default, more with each `-v`; `RUST_LOG` overrides. The AMQP
-/// library's own logs repeat what courier reports, so they show from `-v` on.
+/// Logs go to stderr: warnings by default, more with each `-v`; `RUST_LOG` overrides.
+///
+/// By default stderr carries only the command's own one-line report, so some warnings that
+/// repeat it or do not matter to a one-shot command show from `-v` on: the AMQP library's logs,
+/// each failed connection attempt (the final error lists them), and options of a service's
+/// config file that courier accepts but ignores.
 fn init_logging(verbose: u8) {
     use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let directives = match verbose {
-        0 => "warn,lapin=off",
+        0 => "warn,lapin=off,courier_amqp::connection=error,courier_amqp::options=error",
         1 => "info,lapin=warn",
         2 => "debug",
         _ => "trace",

@@ -45,6 +45,28 @@ pub async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
     tokio::time::timeout(PATIENCE, future).await.unwrap_or_else(|_| panic!("timed out waiting for {what}"))
 }
 
+/// The Python of the interop peers (`.venv`, made by `scripts/test-env.sh`), if present; prints
+/// why a test is skipped when not.
+pub fn python(test: &str) -> Option<std::path::PathBuf> {
+    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    if python.exists() {
+        Some(python)
+    } else {
+        eprintln!("skipping {test}: no {} with oslo.messaging (run scripts/test-env.sh)", python.display());
+        None
+    }
+}
+
+/// A Python oslo.messaging peer from `tests/python` (its stdin kept open: closing it stops it).
+pub fn python_peer(python: &std::path::Path, script: &str, args: &[&str]) -> Spawned {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python").join(script);
+    let mut command = Command::new(python);
+    command.arg(script).args(args).args(["--url", BROKER_URL]);
+    command.env_remove("COURIER_TRANSPORT_URL");
+    command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    Spawned::start(command)
+}
+
 /// The `courier` binary with a clean environment: no URL or log settings inherited.
 pub fn courier() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_courier"));
@@ -190,6 +212,25 @@ impl Spawned {
             self.stderr_seen.push(line.clone());
             if line.contains(text) {
                 return line;
+            }
+        }
+    }
+
+    /// Writes one line on the process's stdin (started with `Stdio::piped()` stdin).
+    pub fn send_line(&mut self, line: &str) {
+        let stdin = self.child.as_mut().and_then(|c| c.stdin.as_mut()).expect("a piped stdin");
+        writeln!(stdin, "{line}").and_then(|()| stdin.flush()).expect("write to the process's stdin");
+    }
+
+    /// Waits for a stdout line that is a JSON object with `key` equal to `value`, skipping others.
+    pub async fn wait_json(&mut self, key: &str, value: impl Into<serde_json::Value>) -> serde_json::Value {
+        let value = value.into();
+        loop {
+            let line = self.next_line().await;
+            if let Ok(json) = serde_json::from_str::<serde_json::Value>(&line)
+                && json[key] == value
+            {
+                return json;
             }
         }
     }
