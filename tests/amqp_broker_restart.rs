@@ -86,7 +86,6 @@ async fn server_and_client_recover_from_a_broker_restart() {
             assert_eq!(value, n);
         }
     }
-    assert!(outcomes.iter().any(|(_, _, r)| r.is_err()), "the restart should have failed some calls");
 
     // Recovered without a process restart: calls succeed again.
     let recovered = async {
