@@ -25,7 +25,7 @@ pub fn endpoint(endpoint: &Endpoint) -> TokenStream {
     });
     let helpers = endpoint.methods.iter().map(|m| helpers(&p, m));
     let arms = endpoint.methods.iter().map(|m| arm(&p, type_name, m));
-    let priority = Ident::new("priority", Span::mixed_site());
+    let priority = Ident::new("__courier_priority", Span::mixed_site());
     let messages = messages_ident();
     quote! {
         #[doc(hidden)]
@@ -61,7 +61,7 @@ pub fn endpoint(endpoint: &Endpoint) -> TokenStream {
 }
 
 fn messages_ident() -> Ident {
-    Ident::new("messages", Span::mixed_site())
+    Ident::new("__courier_messages", Span::mixed_site())
 }
 
 fn payload_trait(method: &Method) -> Ident {
@@ -99,26 +99,26 @@ fn helpers(p: &TokenStream, method: &Method) -> TokenStream {
         )]
         trait #payload: #p::Sized {
             fn single(
-                messages: #p::Vec<#p::NotificationMessage>,
-                method: &str,
+                __courier_messages: #p::Vec<#p::NotificationMessage>,
+                __courier_method: &str,
             ) -> #p::Result<#p::NotificationMessage<Self>, #p::String>;
             fn batch(
-                messages: #p::Vec<#p::NotificationMessage>,
-                method: &str,
+                __courier_messages: #p::Vec<#p::NotificationMessage>,
+                __courier_method: &str,
             ) -> #p::Result<#p::Vec<#p::NotificationMessage<Self>>, #p::String>;
         }
         impl<T: #p::serde::de::DeserializeOwned> #payload for T {
             fn single(
-                messages: #p::Vec<#p::NotificationMessage>,
-                method: &str,
+                __courier_messages: #p::Vec<#p::NotificationMessage>,
+                __courier_method: &str,
             ) -> #p::Result<#p::NotificationMessage<Self>, #p::String> {
-                #p::notification::single(messages, method)
+                #p::notification::single(__courier_messages, __courier_method)
             }
             fn batch(
-                messages: #p::Vec<#p::NotificationMessage>,
-                method: &str,
+                __courier_messages: #p::Vec<#p::NotificationMessage>,
+                __courier_method: &str,
             ) -> #p::Result<#p::Vec<#p::NotificationMessage<Self>>, #p::String> {
-                #p::notification::batch(messages, method)
+                #p::notification::batch(__courier_messages, __courier_method)
             }
         }
 
@@ -148,11 +148,11 @@ fn helpers(p: &TokenStream, method: &Method) -> TokenStream {
             )]
             trait #send_trait: #p::Send {}
             impl<F: #p::Send> #send_trait for F {}
-            fn #send<'a, F>(future: F) -> #p::Pin<#p::Box<dyn #p::Future<Output = F::Output> + #p::Send + 'a>>
+            fn #send<'a, F>(__courier_future: F) -> #p::Pin<#p::Box<dyn #p::Future<Output = F::Output> + #p::Send + 'a>>
             where
                 F: #p::Future + #send_trait + 'a,
             {
-                #p::Box::pin(future)
+                #p::Box::pin(__courier_future)
             }
         });
     }
@@ -162,8 +162,8 @@ fn helpers(p: &TokenStream, method: &Method) -> TokenStream {
 /// One `Priority::X => invocation` arm of `invoke`.
 fn arm(p: &TokenStream, type_name: &str, method: &Method) -> TokenStream {
     let messages = messages_ident();
-    let message = Ident::new("message", Span::mixed_site());
-    let value = Ident::new("value", Span::mixed_site());
+    let message = Ident::new("__courier_message", Span::mixed_site());
+    let value = Ident::new("__courier_value", Span::mixed_site());
     let ident = &method.ident;
     let variant = &method.variant;
     let method_name = format!("{type_name}.{ident}");
@@ -195,11 +195,12 @@ fn arm(p: &TokenStream, type_name: &str, method: &Method) -> TokenStream {
                 let #message = #decode;
                 #(#binds)*
             };
-            (decode, quote!(Self::#ident(&self, #ctx #a, #b, #message.payload, #d)))
+            let payload = Ident::new("payload", Span::mixed_site());
+            (decode, quote_spanned!(ident.span()=> Self::#ident(&self, #ctx #a, #b, #message.#payload, #d)))
         }
         Shape::Batch { .. } => {
             let decode = quote_spanned!(span=> <#payload_ty as #payload>::batch(#messages, #method_name)?);
-            (quote!(let #message = #decode;), quote!(Self::#ident(&self, #message)))
+            (quote!(let #message = #decode;), quote_spanned!(ident.span()=> Self::#ident(&self, #message)))
         }
     };
     let call = if method.is_async {
@@ -227,5 +228,5 @@ fn arm(p: &TokenStream, type_name: &str, method: &Method) -> TokenStream {
 }
 
 fn local(name: &str) -> Ident {
-    Ident::new(name, Span::mixed_site())
+    Ident::new(&format!("__courier_{name}"), Span::mixed_site())
 }

@@ -206,12 +206,13 @@ fn single_shape(
         let hint = if params.len() == 1 && is_vec(&params[0].ty) {
             "; to receive batches, mark the endpoint `#[notification_endpoint(batch)]`"
         } else {
-            "; oslo's order, the context optional"
+            ", in oslo's order"
         };
+        let context = if context.is_some() { " besides the context" } else { "" };
         fail(
             &Spanned(parens),
             format!(
-                "notification method `{name}` takes {SINGLE_SIG}, found {} parameter(s) after `&self`{hint}",
+                "notification method `{name}` takes {SINGLE_SIG}: four parameters after the optional context, found {}{context}{hint}",
                 params.len()
             ),
         );
