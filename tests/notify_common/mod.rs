@@ -107,12 +107,10 @@ impl Env {
     /// Publishes a raw body on the control exchange with `routing_key`, as any publisher could.
     pub async fn publish_raw(&self, routing_key: &str, body: &[u8]) {
         if self.is_rabbit() {
-            let connection = Connection::connect(
-                &format!("amqp://guest:guest@127.0.0.1:5672/%2f"),
-                ConnectionProperties::default(),
-            )
-            .await
-            .expect("connect with lapin");
+            let connection =
+                Connection::connect("amqp://guest:guest@127.0.0.1:5672/%2f", ConnectionProperties::default())
+                    .await
+                    .expect("connect with lapin");
             let channel = connection.create_channel().await.expect("open a channel");
             let properties = BasicProperties::default()
                 .with_content_type("application/json".into())
