@@ -237,7 +237,10 @@ impl Admission {
 
     /// Waits for a slot, then runs the invocation: sync ones on the blocking pool, async ones
     /// in the calling task. A panic becomes a `RuntimeError` failure naming `method`.
-    pub async fn run(self, invocation: Invocation, method: &str) -> MethodResult {
+    ///
+    /// The slot is freed when the method returns; the admission itself stays until dropped, so
+    /// a server keeps it until the reply is sent and a drain waits for that too.
+    pub async fn run(&self, invocation: Invocation, method: &str) -> MethodResult {
         let _slot = self.running.acquire().await.expect("executor semaphores are never closed");
         match invocation {
             Invocation::Sync(call) => match tokio::task::spawn_blocking(call).await {

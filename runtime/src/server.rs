@@ -289,6 +289,8 @@ async fn dispatch_loop(
                     };
                     send_reply(&shared, &reply_q, reply.with_msg_id(msg_id)).await;
                 }
+                // Released only now, so `wait()` also waits for the reply to go out.
+                drop(admission);
             }
             .instrument(span),
         );

@@ -198,6 +198,7 @@ impl Transport for FakeTransport {
     }
 
     async fn reply(&self, reply_q: &str, mut reply: Reply) -> Result<(), TransportError> {
+        self.check_open()?;
         reply.unique_id = Some(wire::new_id());
         let body = wire::encode_envelope(&reply.to_message());
         let undeliverable =
