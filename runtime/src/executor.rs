@@ -298,7 +298,7 @@ mod tests {
             async_.run(Invocation::Async(Box::pin(async { Ok(Value::Null) })), "a").await,
             Ok(Value::Null)
         );
-        drop((first, second));
+        drop((first, second, async_));
         assert_eq!(executor.drain(Some(Duration::from_secs(1))).await, 0);
     }
 }
