@@ -124,3 +124,36 @@ async fn courier_listen_prints_what_a_python_notifier_sends() {
     assert_eq!(code, Some(0));
     assert!(rest.is_empty(), "{rest:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn courier_notify_reaches_a_python_notification_listener() {
+    if !broker_available("courier_notify_reaches_a_python_listener") {
+        return;
+    }
+    let Some(python) = python("courier_notify_reaches_a_python_listener") else { return };
+    let (exchange, topic) = (unique("courier-cli-py"), unique("cli-py-notify"));
+    let mut listener =
+        python_peer(&python, "notification_listener.py", &["--topic", &topic, "--exchange", &exchange]);
+    listener.wait_json("event", "ready").await;
+
+    let mut notify = courier();
+    notify.args(["notify", "--url", BROKER_URL, "--exchange", &exchange, "--topic", &topic]);
+    notify.args([
+        "--priority",
+        "error",
+        "--event-type",
+        "compute.instance.fail",
+        "--publisher-id",
+        "cli.host",
+    ]);
+    notify.args(["--context", r#"{"user": "u1", "auth_token": "s3cret"}"#, "--payload", "-"]);
+    exec(notify, Some(r#"{"instance_id": 7, "reason": "ünïcode"}"#)).await.assert_code(0);
+
+    let seen = listener.wait_json("event_type", "compute.instance.fail").await;
+    assert_eq!(seen["priority"], "error", "{seen}");
+    assert_eq!(seen["publisher_id"], "cli.host", "{seen}");
+    assert_eq!(seen["payload"], json!({"instance_id": 7, "reason": "ünïcode"}), "{seen}");
+    assert_eq!(seen["ctxt"]["user"], "u1", "{seen}");
+    assert_eq!(seen["ctxt"]["auth_token"], serde_json::Value::Null, "the token leaked: {seen}");
+    assert_eq!(seen["metadata"]["message_id"].as_str().map(str::len), Some(36), "{seen}");
+}
