@@ -19,6 +19,7 @@ use crate::notification_endpoint::{
 use crate::notification_filter::NotificationFilter;
 use crate::notify::Priority;
 use crate::serializer::Serializer;
+use crate::server::{settle, stop_requested};
 use crate::transport::{Delivery, Incoming, Listener};
 use crate::wire::{Failure, Notification};
 use crate::{Transport, TransportError};
@@ -311,15 +312,4 @@ fn from_method_result(result: Result<Value, Failure>) -> NotificationOutcome {
         Ok(_) => Ok(NotificationResult::Handled),
         Err(failure) => Err(failure.message),
     }
-}
-
-fn settle(result: Result<(), TransportError>, what: &str) {
-    if let Err(error) = result {
-        tracing::warn!(%error, "could not {what} a notification");
-    }
-}
-
-/// Resolves once the listener is told to stop.
-pub(crate) async fn stop_requested(stopped: &mut watch::Receiver<bool>) {
-    let _ = stopped.wait_for(|stop| *stop).await;
 }

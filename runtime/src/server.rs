@@ -426,14 +426,15 @@ async fn send_reply(shared: &Shared, reply_q: &str, reply: Reply) {
     }
 }
 
-fn settle(result: Result<(), crate::TransportError>, what: &str) {
+/// Logs a failed ack, requeue or reject: the broker redelivers or drops the message on its own.
+pub(crate) fn settle(result: Result<(), crate::TransportError>, what: &str) {
     if let Err(error) = result {
         tracing::warn!(%error, "could not {what} a message");
     }
 }
 
-/// Resolves once the server is told to stop.
-async fn stop_requested(stopped: &mut watch::Receiver<bool>) {
+/// Resolves once the server (or notification listener) is told to stop.
+pub(crate) async fn stop_requested(stopped: &mut watch::Receiver<bool>) {
     // An error means the sender is gone, which also means stop.
     let _ = stopped.wait_for(|stop| *stop).await;
 }
