@@ -178,15 +178,6 @@ pub enum TransportError {
     #[error("the broker refused the operation: {0}")]
     Refused(String),
 
-    /// No final reply arrived in time for a call.
-    #[error("timed out after {timeout:?} waiting for a reply to message ID {msg_id}")]
-    ReplyTimeout {
-        /// The `_msg_id` of the call.
-        msg_id: String,
-        /// How long the caller waited.
-        timeout: Duration,
-    },
-
     /// A message body could not be encoded or decoded.
     #[error(transparent)]
     Wire(#[from] crate::wire::WireError),

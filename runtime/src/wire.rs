@@ -90,7 +90,7 @@ fn envelope_version_supported(version: &Value) -> bool {
 /// Encodes a message inside the 2.0 envelope (double-encoded, as oslo does).
 #[must_use]
 pub fn encode_envelope(message: &Message) -> Vec<u8> {
-    let inner = Value::Object(message.clone()).to_string();
+    let inner = to_json(message);
     let mut outer = Map::new();
     outer.insert(VERSION_KEY.into(), ENVELOPE_VERSION.into());
     outer.insert(MESSAGE_KEY.into(), inner.into());
@@ -100,7 +100,13 @@ pub fn encode_envelope(message: &Message) -> Vec<u8> {
 /// Encodes a message without an envelope (oslo's `messaging` 1.0 notification driver).
 #[must_use]
 pub fn encode_bare(message: &Message) -> Vec<u8> {
-    Value::Object(message.clone()).to_string().into_bytes()
+    to_json(message).into_bytes()
+}
+
+/// Serializes a message in place (no copy of a possibly large payload).
+fn to_json(message: &Message) -> String {
+    // A map of JSON values with string keys always serializes.
+    serde_json::to_string(message).unwrap_or_default()
 }
 
 /// A fresh `_unique_id` / `_msg_id`: 32 hex characters (uuid4 hex).

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use courier::{Error, TransportError};
+use courier::Error;
 use serde_json::json;
 
 /// The exit code of a remote error.
@@ -69,7 +69,13 @@ impl From<String> for Failure {
 
 impl From<Error> for Failure {
     fn from(error: Error) -> Self {
-        let dispatcher = courier::wire::DISPATCHER_MODULE.to_owned();
+        use courier::wire::Failure as Wire;
+        // oslo's class names and wording, as a Python client would report them.
+        let dispatcher = |failure: Wire| Self::Remote {
+            class: failure.class,
+            module: failure.module,
+            message: failure.message,
+        };
         match error {
             Error::Remote { class, module, message, traceback } => {
                 if !traceback.is_empty() {
@@ -77,22 +83,11 @@ impl From<Error> for Failure {
                 }
                 Self::Remote { class, module, message }
             }
-            // oslo's class names and wording, as a Python client would report them.
-            Error::NoSuchMethod { method } => Self::Remote {
-                class: "NoSuchMethod".into(),
-                module: dispatcher,
-                message: format!("Endpoint does not support RPC method {method}"),
-            },
-            Error::UnsupportedVersion { version, method } => Self::Remote {
-                class: "UnsupportedVersion".into(),
-                module: dispatcher,
-                message: format!(
-                    "Endpoint does not support RPC version {version}. Attempted method: {method}"
-                ),
-            },
-            error @ (Error::Timeout { .. } | Error::Transport(TransportError::ReplyTimeout { .. })) => {
-                Self::Timeout(error.to_string())
+            Error::NoSuchMethod { method } => dispatcher(Wire::no_such_method(&method)),
+            Error::UnsupportedVersion { version, method } => {
+                dispatcher(Wire::unsupported_version(&version, &method))
             }
+            error @ Error::Timeout { .. } => Self::Timeout(error.to_string()),
             other => Self::Other(error_chain(&other)),
         }
     }
@@ -152,6 +147,7 @@ pub fn clap_message(error: &clap::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use courier::TransportError;
     use std::time::Duration;
 
     #[test]
@@ -196,9 +192,6 @@ mod tests {
         let failure = Failure::from(Error::Timeout { msg_id: "abc".into(), topic: "t".into(), timeout });
         assert_eq!(failure.exit_code(), 2);
         assert!(failure.line().starts_with("courier: timeout: timed out after 500ms"), "{}", failure.line());
-        let failure =
-            Failure::from(Error::from(TransportError::ReplyTimeout { msg_id: "abc".into(), timeout }));
-        assert_eq!(failure.exit_code(), 2);
     }
 
     #[test]
