@@ -1,16 +1,15 @@
 //! Procedural macros of courier. Use them through the `courier` crate, which re-exports them.
 //!
-//! The macro is built in four stages, one file each: [`parse`] (the attribute grammar), [`model`]
-//! (the endpoint as plain data), [`check`] (the rules, one function each) and the expansion
-//! ([`expand`]: dispatch table and `Endpoint` impl; [`client`]: the typed client).
+//! Both macros have one front end: [`internals`] holds what they share (the error collector,
+//! the attribute grammar, the type-shape helpers, the common rules, the emission helpers and
+//! the pipeline), and each macro is four stages, one file each, run by that pipeline: `parse`
+//! (the attribute grammar), `model` (the endpoint as plain data), `check` (the rules, one
+//! function each) and `expand` (the generated items): [`rpc`] and [`notification`].
 #![deny(missing_docs)]
 
-mod check;
-mod client;
-mod expand;
-mod model;
+mod internals;
 mod notification;
-mod parse;
+mod rpc;
 
 use proc_macro::TokenStream;
 
@@ -161,7 +160,7 @@ use proc_macro::TokenStream;
 ///   held across the `.await`.
 #[proc_macro_attribute]
 pub fn rpc_endpoint(attr: TokenStream, item: TokenStream) -> TokenStream {
-    rpc_endpoint_impl(attr.into(), item.into()).into()
+    internals::entry::run::<rpc::Rpc>(attr.into(), item.into()).into()
 }
 
 /// Turns an inherent `impl` block into a notification endpoint: an implementation of
@@ -236,44 +235,5 @@ pub fn rpc_endpoint(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// `Deserialize`, a return type a listener cannot interpret, a future that is not `Send`.
 #[proc_macro_attribute]
 pub fn notification_endpoint(attr: TokenStream, item: TokenStream) -> TokenStream {
-    notification::notification_endpoint(attr.into(), item.into()).into()
-}
-
-/// parse -> model -> check -> expand; on errors, the user's impl plus every error.
-fn rpc_endpoint_impl(
-    attr: proc_macro2::TokenStream,
-    item: proc_macro2::TokenStream,
-) -> proc_macro2::TokenStream {
-    let mut item_impl = match syn::parse2::<syn::Item>(item.clone()) {
-        Ok(syn::Item::Impl(item_impl)) => item_impl,
-        Ok(other) => {
-            let error = syn::Error::new_spanned(
-                other,
-                "`#[rpc_endpoint]` goes on an inherent impl block: `impl Compute { .. }`",
-            );
-            return with_error(item, error);
-        }
-        // Keep the item as written so the editor still sees it; rustc reports its syntax error.
-        Err(error) => return with_error(item, error),
-    };
-    let mut errors = parse::Errors::default();
-    let args = parse::EndpointArgs::parse(attr, &mut errors);
-    let endpoint = model::Endpoint::from_ast(args, &item_impl, &mut errors);
-    check::all(&endpoint, &mut errors);
-    parse::strip_rpc_attrs(&mut item_impl, &mut errors);
-    match errors.finish() {
-        Ok(()) => {
-            let table = expand::endpoint(&endpoint);
-            let client = client::client(&endpoint);
-            quote::quote!(#item_impl #table #client)
-        }
-        Err(error) => with_error(quote::ToTokens::into_token_stream(item_impl), error),
-    }
-}
-
-/// The item next to the errors (tokio-macros' `token_stream_with_error`): emitting the item keeps
-/// completion and the rest of the crate working while the errors are fixed.
-fn with_error(mut item: proc_macro2::TokenStream, error: syn::Error) -> proc_macro2::TokenStream {
-    item.extend(error.into_compile_error());
-    item
+    internals::entry::run::<notification::Notification>(attr.into(), item.into()).into()
 }

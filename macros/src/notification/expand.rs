@@ -9,28 +9,53 @@ use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned as _;
 
-use super::model::{Endpoint, Method, Shape};
+use super::model::{Endpoint, Shape};
+use crate::internals::emit::{private, wrap_in_const};
+use crate::internals::sig::Kind;
+
+/// A method as the expansion sees it: one that passed the checks.
+struct Method<'a> {
+    ident: &'a Ident,
+    variant: &'a Ident,
+    kind: Kind,
+    shape: &'a Shape,
+    ret: Option<&'a syn::Type>,
+}
+
+impl<'a> Method<'a> {
+    /// `None` for a method [`check`](super::check) rejected; the expansion runs only when it
+    /// rejected none.
+    fn of(method: &'a super::model::Method) -> Option<Self> {
+        Some(Self {
+            ident: &method.ident,
+            variant: method.variant.as_ref()?,
+            kind: method.kind,
+            shape: method.shape.as_ref().ok()?,
+            ret: method.ret.as_ref(),
+        })
+    }
+}
 
 /// The whole expansion, inside `const _: () = { .. };`.
 pub fn endpoint(endpoint: &Endpoint) -> TokenStream {
-    let krate = &endpoint.krate;
-    let p = quote!(#krate::__private);
+    let p = private(&endpoint.krate);
     let self_ty = &endpoint.self_ty;
     let type_name = &endpoint.type_name;
     let batch = endpoint.batch;
-    let rows = endpoint.methods.iter().map(|m| {
-        let variant = &m.variant;
-        let kind = if m.is_async { quote!(Async) } else { quote!(Sync) };
+    let methods: Vec<Method> = endpoint.methods.iter().filter_map(Method::of).collect();
+    let rows = methods.iter().map(|m| {
+        let variant = m.variant;
+        let kind = match m.kind {
+            Kind::Async => quote!(Async),
+            Kind::Sync => quote!(Sync),
+        };
         quote!(#p::PriorityMethod { priority: #p::Priority::#variant, kind: #p::MethodKind::#kind })
     });
-    let helpers = endpoint.methods.iter().map(|m| helpers(&p, m));
-    let arms = endpoint.methods.iter().map(|m| arm(&p, type_name, m));
+    let helpers = methods.iter().map(|m| helpers(&p, m));
+    let arms = methods.iter().map(|m| arm(&p, type_name, m));
     let priority = Ident::new("__courier_priority", Span::mixed_site());
     let messages = messages_ident();
-    quote! {
-        #[doc(hidden)]
-        #[allow(non_camel_case_types, non_snake_case, clippy::all)]
-        const _: () = {
+    wrap_in_const(quote! {
             #(#helpers)*
 
             #[automatically_derived]
@@ -56,8 +81,7 @@ pub fn endpoint(endpoint: &Endpoint) -> TokenStream {
                     }
                 }
             }
-        };
-    }
+    })
 }
 
 fn messages_ident() -> Ident {
@@ -78,7 +102,7 @@ fn send_fn(method: &Method) -> Ident {
 
 /// The payload type as written (`serde_json::Value` when a batch method leaves it out).
 fn payload_type(p: &TokenStream, method: &Method) -> TokenStream {
-    match &method.shape {
+    match method.shape {
         Shape::Single { payload, .. } | Shape::Batch { payload: Some(payload) } => quote!(#payload),
         Shape::Batch { payload: None } => quote!(#p::serde_json::Value),
     }
@@ -136,7 +160,7 @@ fn helpers(p: &TokenStream, method: &Method) -> TokenStream {
             }
         }
     };
-    if method.is_async {
+    if method.kind == Kind::Async {
         let send = send_fn(method);
         let send_trait = format_ident!("__CourierSend_{}", method.ident);
         let message = format!("the future returned by `{name}` is not `Send`");
@@ -164,16 +188,16 @@ fn arm(p: &TokenStream, type_name: &str, method: &Method) -> TokenStream {
     let messages = messages_ident();
     let message = Ident::new("__courier_message", Span::mixed_site());
     let value = Ident::new("__courier_value", Span::mixed_site());
-    let ident = &method.ident;
-    let variant = &method.variant;
+    let ident = method.ident;
+    let variant = method.variant;
     let method_name = format!("{type_name}.{ident}");
     let payload_ty = payload_type(p, method);
     let payload = payload_trait(method);
-    let span = match &method.shape {
+    let span = match method.shape {
         Shape::Single { payload, .. } | Shape::Batch { payload: Some(payload) } => payload.span(),
         Shape::Batch { payload: None } => ident.span(),
     };
-    let (decode, call) = match &method.shape {
+    let (decode, call) = match method.shape {
         Shape::Single { context, publisher_id, event_type, metadata, .. } => {
             let decode = quote_spanned!(span=> <#payload_ty as #payload>::single(#messages, #method_name)?);
             let (a, b, d) = (local("publisher_id"), local("event_type"), local("metadata"));
@@ -203,7 +227,7 @@ fn arm(p: &TokenStream, type_name: &str, method: &Method) -> TokenStream {
             (quote!(let #message = #decode;), quote_spanned!(ident.span()=> Self::#ident(&self, #message)))
         }
     };
-    let call = if method.is_async {
+    let call = if method.kind == Kind::Async {
         let send = send_fn(method);
         let checked = quote_spanned!(ident.span()=> #send(#call));
         quote!(#checked.await)
@@ -211,7 +235,7 @@ fn arm(p: &TokenStream, type_name: &str, method: &Method) -> TokenStream {
         call
     };
     let outcome = outcome_trait(method);
-    let finish = match &method.ret {
+    let finish = match method.ret {
         Some(ty) => quote_spanned!(ty.span()=> <#ty as #outcome>::outcome(#value)),
         None => quote!(#outcome::outcome(#value)),
     };
@@ -220,7 +244,7 @@ fn arm(p: &TokenStream, type_name: &str, method: &Method) -> TokenStream {
         let #value = #call;
         #finish
     };
-    if method.is_async {
+    if method.kind == Kind::Async {
         quote!(#p::Priority::#variant => #p::notification::async_invocation(async move { #body }))
     } else {
         quote!(#p::Priority::#variant => #p::notification::sync_invocation(move || { #body }))

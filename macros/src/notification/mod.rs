@@ -1,46 +1,49 @@
-//! `#[notification_endpoint]`: parse -> model (with its checks) -> expand, one file each.
+//! `#[notification_endpoint]`: parse -> model -> check -> expand, one file each, run by the
+//! shared [`entry`](crate::internals::entry) pipeline.
 //!
 //! - [`parse`]: the grammar of `#[notification_endpoint(...)]` and `#[notification(skip)]`.
-//! - [`model`]: the impl block as plain data (one [`model::Method`] per priority), built while
-//!   checking every rule so all user errors are reported together, each at its tokens.
+//! - [`model`]: the impl block as plain data, one [`model::Method`] per method, its
+//!   parameters classified into a [`model::Shape`] (or why they fit none).
+//! - [`check`]: the rules, one function each.
 //! - [`expand`]: the static priority table and the `NotificationEndpoint` impl, with trait
 //!   bounds asserted at the user's types.
 
+mod check;
 mod expand;
 mod model;
 mod parse;
 
 use proc_macro2::TokenStream;
+use syn::ItemImpl;
 
-use crate::parse::Errors;
+use crate::internals::{Ctxt, Frontend, Names};
 
-/// parse -> model -> expand; on errors, the user's impl plus every error.
-pub fn notification_endpoint(attr: TokenStream, item: TokenStream) -> TokenStream {
-    let mut item_impl = match syn::parse2::<syn::Item>(item.clone()) {
-        Ok(syn::Item::Impl(item_impl)) => item_impl,
-        Ok(other) => {
-            let error = syn::Error::new_spanned(
-                other,
-                "`#[notification_endpoint]` goes on an inherent impl block: `impl Audit { .. }`",
-            );
-            return with_error(item, error);
-        }
-        Err(error) => return with_error(item, error),
+/// The `#[notification_endpoint]` macro's stages.
+pub struct Notification;
+
+impl Frontend for Notification {
+    const NAMES: Names = Names {
+        macro_name: "notification_endpoint",
+        method_attr: "notification",
+        method_noun: "a notification method",
+        example_type: "Audit",
     };
-    let mut errors = Errors::default();
-    let args = parse::Args::parse(attr, &mut errors);
-    let endpoint = model::Endpoint::from_ast(args, &item_impl, &mut errors);
-    parse::strip_attrs(&mut item_impl, &mut errors);
-    match errors.finish() {
-        Ok(()) => {
-            let generated = expand::endpoint(&endpoint);
-            quote::quote!(#item_impl #generated)
-        }
-        Err(error) => with_error(quote::ToTokens::into_token_stream(item_impl), error),
-    }
-}
+    type Args = parse::Args;
+    type Endpoint = model::Endpoint;
 
-fn with_error(mut item: TokenStream, error: syn::Error) -> TokenStream {
-    item.extend(error.into_compile_error());
-    item
+    fn parse(attr: TokenStream, errors: &Ctxt) -> Self::Args {
+        parse::Args::parse(attr, errors)
+    }
+
+    fn model(args: Self::Args, item: &ItemImpl, errors: &Ctxt) -> Self::Endpoint {
+        model::Endpoint::from_ast(args, item, errors)
+    }
+
+    fn check(endpoint: &Self::Endpoint, errors: &Ctxt) {
+        check::all(endpoint, errors);
+    }
+
+    fn expand(endpoint: &Self::Endpoint) -> TokenStream {
+        expand::endpoint(endpoint)
+    }
 }

@@ -1,22 +1,21 @@
-//! The `#[notification_endpoint]` impl block as plain data, checked while it is built.
+//! Stage 2: the `#[notification_endpoint]` impl block as plain data.
 //!
-//! [`Endpoint::from_ast`] keeps one [`Method`] per priority method and records every rule a
-//! method breaks, at the offending tokens, so one expansion reports all of them.
+//! [`Endpoint::from_ast`] keeps one [`Method`] per method that is not skipped, its name matched
+//! to a priority and its parameters classified into a [`Shape`], or into the [`ShapeError`]
+//! saying why they fit none. Lowering never rejects anything: [`check`](super::check) words
+//! and reports every problem, so all of them are reported together, each at its tokens.
 
 use proc_macro2::Span;
-use syn::{FnArg, GenericArgument, Ident, ImplItem, ItemImpl, Path, PathArguments, ReturnType, Type};
+use syn::ext::IdentExt as _;
+use syn::{FnArg, Generics, Ident, ImplItem, ItemImpl, Path, ReturnType, Type};
 
 use super::parse::{self, Args};
-use crate::parse::Errors;
+use crate::internals::sig::{self, Kind, Receiver};
+use crate::internals::ty::{self, ContextKind};
+use crate::internals::{Ctxt, attr};
 
 /// oslo's priorities: the method names a notification endpoint may have.
 pub const PRIORITIES: [&str; 7] = ["audit", "debug", "info", "warn", "error", "critical", "sample"];
-
-/// The signature of a plain notification method, as error messages spell it.
-const SINGLE_SIG: &str =
-    "(&self, [ctx: &Context,] publisher_id: String, event_type: String, payload: T, metadata: Metadata)";
-/// The signature of a batch notification method.
-const BATCH_SIG: &str = "(&self, messages: Vec<NotificationMessage<T>>)";
 
 /// A `#[notification_endpoint]` impl block.
 pub struct Endpoint {
@@ -28,20 +27,34 @@ pub struct Endpoint {
     pub type_name: String,
     /// `#[notification_endpoint(batch)]`.
     pub batch: bool,
-    /// The priority methods, in declaration order.
+    /// The impl block's generics (the macro supports none).
+    pub generics: Generics,
+    /// `Some` when the impl block implements a trait (the macro needs an inherent impl).
+    pub trait_path: Option<Path>,
+    /// The methods not marked `#[notification(skip)]`, in declaration order.
     pub methods: Vec<Method>,
 }
 
-/// One priority method.
+/// A method of the block: a priority method once it passes the checks.
 pub struct Method {
-    /// The Rust name, which is the priority (lower case).
+    /// The Rust name, which should be a priority (lower case).
     pub ident: Ident,
-    /// The priority's `Priority` variant, e.g. `Info`.
-    pub variant: Ident,
-    /// `true` for `async fn`.
-    pub is_async: bool,
-    /// The parameters.
-    pub shape: Shape,
+    /// The name without `r#`.
+    pub name: String,
+    /// The priority's `Priority` variant, e.g. `Info`; `None` when the name is no priority.
+    pub variant: Option<Ident>,
+    /// How it runs: decided by `async`.
+    pub kind: Kind,
+    /// How it takes `self`.
+    pub receiver: Receiver,
+    /// The method's own generics (the macro supports none).
+    pub generics: Generics,
+    /// `unsafe fn` (not supported).
+    pub unsafety: Option<Span>,
+    /// What the parameters after `&self` receive, or why they fit no shape.
+    pub shape: Result<Shape, ShapeError>,
+    /// The parentheses of the parameter list: where arity errors point.
+    pub params_span: Span,
     /// The return type as written (`None`: `()`).
     pub ret: Option<Type>,
 }
@@ -70,238 +83,120 @@ pub enum Shape {
     },
 }
 
+/// Why a method's parameters fit no [`Shape`]: the first problem found.
+pub enum ShapeError {
+    /// The context is taken as `&mut Context`.
+    ContextMut(Type),
+    /// A context parameter that is not the first after `&self`.
+    MisplacedContext(Type),
+    /// A plain method without exactly four parameters after the optional context.
+    Arity {
+        /// How many there are.
+        found: usize,
+        /// Whether a context came first.
+        with_context: bool,
+        /// One `Vec<..>` parameter: a batch method on a plain endpoint.
+        looks_like_batch: bool,
+    },
+    /// A batch method without exactly one parameter after `&self`.
+    BatchArity {
+        /// How many there are.
+        found: usize,
+    },
+    /// A batch method whose parameter is not `Vec<NotificationMessage<T>>`.
+    NotBatch(Type),
+}
+
 impl Endpoint {
-    /// Lowers and checks the impl block.
-    pub fn from_ast(args: Args, item: &ItemImpl, errors: &mut Errors) -> Self {
-        if let Some((path, _)) = &item.trait_ {
-            errors.spanned(path, "`#[notification_endpoint]` needs an inherent impl block, not a trait impl: write `impl MyEndpoint { .. }`");
-        }
-        if !item.generics.params.is_empty() {
-            errors.spanned(&item.generics, "`#[notification_endpoint]` does not support generic impl blocks; implement it for a concrete type");
-        }
+    /// Lowers the impl block; records the grammar errors of `#[notification(...)]` attributes.
+    pub fn from_ast(args: Args, item: &ItemImpl, errors: &Ctxt) -> Self {
         let batch = args.batch.is_some();
-        let candidates: Vec<&syn::ImplItemFn> = item
+        let methods = item
             .items
             .iter()
             .filter_map(|impl_item| match impl_item {
                 ImplItem::Fn(f) if !parse::is_skipped(&f.attrs, errors) => Some(f),
                 _ => None,
             })
+            .map(|f| Method::from_ast(&f.sig, batch))
             .collect();
-        if candidates.is_empty() {
-            errors.spanned(
-                &item.self_ty,
-                "a notification endpoint needs at least one priority method: `audit`, `debug`, `info`, `warn`, `error`, `critical` or `sample`",
-            );
-        }
-        let methods =
-            candidates.into_iter().filter_map(|f| Method::from_ast(&f.sig, batch, errors)).collect();
         Self {
-            krate: args.krate.unwrap_or_else(|| syn::parse_quote!(::courier)),
-            type_name: type_name(&item.self_ty),
+            krate: attr::crate_or_default(args.krate),
+            type_name: ty::type_name(&item.self_ty),
             self_ty: (*item.self_ty).clone(),
             batch,
+            generics: item.generics.clone(),
+            trait_path: item.trait_.as_ref().map(|(path, _)| path.clone()),
             methods,
         }
     }
 }
 
 impl Method {
-    fn from_ast(sig: &syn::Signature, batch: bool, errors: &mut Errors) -> Option<Self> {
-        let name = sig.ident.to_string();
-        let Some(priority) = PRIORITIES.iter().find(|p| **p == name) else {
-            let hint = suggestion(&name).map(|p| format!(" (did you mean `{p}`?)")).unwrap_or_default();
-            errors.spanned(
-                &sig.ident,
-                format_args!(
-                    "`{name}` is not a notification priority{hint}: name the method `audit`, `debug`, `info`, `warn`, `error`, `critical` or `sample`, or mark it `#[notification(skip)]`"
-                ),
-            );
-            return None;
-        };
-        let mut ok = true;
-        let mut fail = |tokens: &dyn quote::ToTokens, message: String| {
-            errors.spanned(tokens, message);
-            ok = false;
-        };
-        if let syn::Safety::Unsafe(unsafety) = &sig.safety {
-            fail(unsafety, format!("notification method `{name}` cannot be `unsafe`; remove `unsafe`"));
-        }
-        if !sig.generics.params.is_empty() {
-            fail(
-                &sig.generics,
-                format!(
-                    "notification method `{name}` cannot be generic: use a concrete payload type (e.g. `serde_json::Value`)"
-                ),
-            );
-        }
-        let mut inputs = sig.inputs.iter();
-        match inputs.next() {
-            Some(FnArg::Receiver(r)) if matches!(r.kind, syn::ReceiverKind::Reference(_, _, None)) => {}
-            Some(FnArg::Receiver(r)) => fail(
-                r,
-                format!(
-                    "notification method `{name}` must take `&self`: endpoints are shared between concurrent calls (keep mutable state behind a lock)"
-                ),
-            ),
-            _ => fail(
-                &sig.ident,
-                format!(
-                    "notification method `{name}` must take `&self` first; add `&self`, or mark a helper `#[notification(skip)]`"
-                ),
-            ),
-        }
-        let params: Vec<&syn::PatType> =
-            inputs.filter_map(|arg| if let FnArg::Typed(t) = arg { Some(t) } else { None }).collect();
-        let parens = sig.paren_token.span.join();
-        let shape = if batch {
-            batch_shape(&name, &params, parens, &mut fail)
-        } else {
-            single_shape(&name, &params, parens, &mut fail)
-        };
-        let ret = match &sig.output {
-            ReturnType::Default => None,
-            ReturnType::Type(_, ty) => Some((**ty).clone()),
-        };
-        let variant = Ident::new(&capitalized(priority), sig.ident.span());
-        (ok && shape.is_some()).then(|| Self {
-            ident: sig.ident.clone(),
+    fn from_ast(signature: &syn::Signature, batch: bool) -> Self {
+        let name = signature.ident.unraw().to_string();
+        let variant = PRIORITIES
+            .iter()
+            .find(|p| **p == name)
+            .map(|priority| Ident::new(&capitalized(priority), signature.ident.span()));
+        let params: Vec<&Type> = signature
+            .inputs
+            .iter()
+            .filter_map(|arg| if let FnArg::Typed(t) = arg { Some(&*t.ty) } else { None })
+            .collect();
+        Self {
+            ident: signature.ident.clone(),
+            name,
             variant,
-            is_async: sig.asyncness.is_some(),
-            shape: shape.expect("checked above"),
-            ret,
-        })
+            kind: Kind::of(signature),
+            receiver: Receiver::of(signature),
+            generics: signature.generics.clone(),
+            unsafety: sig::unsafety(signature),
+            shape: if batch { batch_shape(&params) } else { single_shape(&params) },
+            params_span: signature.paren_token.span.join(),
+            ret: match &signature.output {
+                ReturnType::Default => None,
+                ReturnType::Type(_, ty) => Some((**ty).clone()),
+            },
+        }
     }
 }
 
-fn single_shape(
-    name: &str,
-    params: &[&syn::PatType],
-    parens: Span,
-    fail: &mut dyn FnMut(&dyn quote::ToTokens, String),
-) -> Option<Shape> {
+fn single_shape(params: &[&Type]) -> Result<Shape, ShapeError> {
     let mut params = params.to_vec();
-    let context = match params.first().map(|p| context_kind(&p.ty)) {
-        Some(Some(ContextKind::Mut)) => {
-            fail(
-                &params[0].ty,
-                format!("the context of `{name}` must be `&Context` or `Context`, not `&mut Context`"),
-            );
-            return None;
-        }
-        Some(Some(kind)) => {
+    let context = match params.first().and_then(|ty| ty::context_kind(ty)) {
+        Some(ContextKind::Mut) => return Err(ShapeError::ContextMut(params[0].clone())),
+        Some(kind) => {
             params.remove(0);
             Some(kind == ContextKind::Ref)
         }
-        _ => None,
+        None => None,
     };
-    if let Some(misplaced) = params.iter().find(|p| context_kind(&p.ty).is_some()) {
-        fail(
-            &misplaced.ty,
-            format!("the context of `{name}` must be its first parameter after `&self`: {SINGLE_SIG}"),
-        );
-        return None;
+    if let Some(misplaced) = params.iter().find(|ty| ty::context_kind(ty).is_some()) {
+        return Err(ShapeError::MisplacedContext((*misplaced).clone()));
     }
-    if params.len() != 4 {
-        let hint = if params.len() == 1 && is_vec(&params[0].ty) {
-            "; to receive batches, mark the endpoint `#[notification_endpoint(batch)]`"
-        } else {
-            ", in oslo's order"
-        };
-        let context = if context.is_some() { " besides the context" } else { "" };
-        fail(
-            &Spanned(parens),
-            format!(
-                "notification method `{name}` takes {SINGLE_SIG}: four parameters after the optional context, found {}{context}{hint}",
-                params.len()
-            ),
-        );
-        return None;
-    }
-    let ty = |i: usize| (*params[i].ty).clone();
-    Some(Shape::Single { context, publisher_id: ty(0), event_type: ty(1), payload: ty(2), metadata: ty(3) })
-}
-
-fn batch_shape(
-    name: &str,
-    params: &[&syn::PatType],
-    parens: Span,
-    fail: &mut dyn FnMut(&dyn quote::ToTokens, String),
-) -> Option<Shape> {
-    let [param] = params else {
-        fail(
-            &Spanned(parens),
-            format!(
-                "batch notification method `{name}` takes {BATCH_SIG}, found {} parameter(s) after `&self`",
-                params.len()
-            ),
-        );
-        return None;
+    let [publisher_id, event_type, payload, metadata] = params[..] else {
+        return Err(ShapeError::Arity {
+            found: params.len(),
+            with_context: context.is_some(),
+            looks_like_batch: params.len() == 1 && ty::type_args(params[0], "Vec").is_some(),
+        });
     };
-    let message =
-        generic_arg(&param.ty, "Vec").filter(|t| last_ident(t).is_some_and(|i| i == "NotificationMessage"));
-    let Some(message) = message else {
-        fail(
-            &param.ty,
-            format!(
-                "batch notification method `{name}` takes {BATCH_SIG}: the messages of one priority, in a `Vec`"
-            ),
-        );
-        return None;
-    };
-    Some(Shape::Batch { payload: generic_arg(message, "NotificationMessage").cloned() })
+    Ok(Shape::Single {
+        context,
+        publisher_id: publisher_id.clone(),
+        event_type: event_type.clone(),
+        payload: payload.clone(),
+        metadata: metadata.clone(),
+    })
 }
 
-/// A span to hang an error on.
-struct Spanned(Span);
-
-impl quote::ToTokens for Spanned {
-    fn to_tokens(&self, tokens: &mut proc_macro2::TokenStream) {
-        tokens.extend(quote::quote_spanned!(self.0=> ()));
-    }
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum ContextKind {
-    Ref,
-    Value,
-    Mut,
-}
-
-/// `&Context`, `Context` or `&mut Context`, matched by the type's last path segment.
-fn context_kind(ty: &Type) -> Option<ContextKind> {
-    match ty {
-        Type::Reference(r) if last_ident(&r.elem).is_some_and(|i| i == "Context") => {
-            Some(if r.mutability.is_some() { ContextKind::Mut } else { ContextKind::Ref })
-        }
-        ty if last_ident(ty).is_some_and(|i| i == "Context") => Some(ContextKind::Value),
-        _ => None,
-    }
-}
-
-fn last_ident(ty: &Type) -> Option<&Ident> {
-    match ty {
-        Type::Path(p) if p.qself.is_none() => p.path.segments.last().map(|s| &s.ident),
-        _ => None,
-    }
-}
-
-fn is_vec(ty: &Type) -> bool {
-    last_ident(ty).is_some_and(|i| i == "Vec")
-}
-
-/// The first type argument of `ty` when its last segment is `outer`.
-fn generic_arg<'a>(ty: &'a Type, outer: &str) -> Option<&'a Type> {
-    let Type::Path(p) = ty else { return None };
-    let segment = p.path.segments.last().filter(|s| s.ident == outer)?;
-    let PathArguments::AngleBracketed(args) = &segment.arguments else { return None };
-    args.args.iter().find_map(|a| if let GenericArgument::Type(t) = a { Some(t) } else { None })
-}
-
-/// A priority close to a wrong name: `warning` → `warn`, `Info` → `info`.
-fn suggestion(name: &str) -> Option<&'static str> {
-    let lower = name.to_ascii_lowercase();
-    PRIORITIES.into_iter().find(|p| lower == *p || (lower.starts_with(p) && lower.len() <= p.len() + 3))
+fn batch_shape(params: &[&Type]) -> Result<Shape, ShapeError> {
+    let [param] = params else { return Err(ShapeError::BatchArity { found: params.len() }) };
+    let message = ty::first_type_arg(param, "Vec")
+        .filter(|message| ty::last_segment(message).is_some_and(|seg| seg.ident == "NotificationMessage"))
+        .ok_or_else(|| ShapeError::NotBatch((*param).clone()))?;
+    Ok(Shape::Batch { payload: ty::first_type_arg(message, "NotificationMessage").cloned() })
 }
 
 fn capitalized(word: &str) -> String {
@@ -309,22 +204,61 @@ fn capitalized(word: &str) -> String {
     chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
 }
 
-fn type_name(ty: &Type) -> String {
-    match ty {
-        Type::Path(p) => p.path.segments.last().map(|s| s.ident.to_string()).unwrap_or_default(),
-        other => quote::quote!(#other).to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn lower(attr: proc_macro2::TokenStream, item: ItemImpl) -> Endpoint {
+        let errors = Ctxt::new();
+        let endpoint = Endpoint::from_ast(Args::parse(attr, &errors), &item, &errors);
+        errors.check().expect("no grammar errors");
+        endpoint
+    }
+
     #[test]
-    fn suggests_close_priorities() {
-        assert_eq!(suggestion("warning"), Some("warn"));
-        assert_eq!(suggestion("Info"), Some("info"));
-        assert_eq!(suggestion("errors"), Some("error"));
-        assert_eq!(suggestion("notify"), None);
+    fn methods_are_matched_to_priorities_and_shapes() {
+        let endpoint = lower(
+            quote::quote!(),
+            syn::parse_quote! {
+                impl a::Audit {
+                    fn info(&self, ctx: &Context, p: String, e: String, payload: Value, m: Metadata) {}
+                    async fn r#error(&self, p: String, e: String, payload: Value, m: Metadata) {}
+                    fn warning(&self, p: String, e: String, payload: Value, m: Metadata) {}
+                    fn audit(&self, messages: Vec<NotificationMessage<Value>>) {}
+                    #[notification(skip)]
+                    fn new() -> Self { Audit }
+                }
+            },
+        );
+        assert_eq!(endpoint.type_name, "Audit");
+        let variants: Vec<_> =
+            endpoint.methods.iter().map(|m| m.variant.as_ref().map(ToString::to_string)).collect();
+        assert_eq!(variants, [Some("Info".into()), Some("Error".into()), None, Some("Audit".into())]);
+        assert!(matches!(endpoint.methods[0].shape, Ok(Shape::Single { context: Some(true), .. })));
+        assert!(endpoint.methods[1].kind == Kind::Async);
+        assert!(matches!(
+            endpoint.methods[3].shape,
+            Err(ShapeError::Arity { found: 1, with_context: false, looks_like_batch: true })
+        ));
+    }
+
+    #[test]
+    fn batch_methods_take_one_vec_of_messages() {
+        let endpoint = lower(
+            quote::quote!(batch),
+            syn::parse_quote! {
+                impl Audit {
+                    fn info(&self, messages: Vec<NotificationMessage<Event>>) {}
+                    fn warn(&self, messages: Vec<NotificationMessage>) {}
+                    fn error(&self, messages: Vec<Event>) {}
+                    fn debug(&self) {}
+                }
+            },
+        );
+        let shapes = &endpoint.methods;
+        assert!(matches!(shapes[0].shape, Ok(Shape::Batch { payload: Some(_) })));
+        assert!(matches!(shapes[1].shape, Ok(Shape::Batch { payload: None })));
+        assert!(matches!(shapes[2].shape, Err(ShapeError::NotBatch(_))));
+        assert!(matches!(shapes[3].shape, Err(ShapeError::BatchArity { found: 0 })));
     }
 }

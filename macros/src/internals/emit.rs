@@ -1,0 +1,37 @@
+//! Emission helpers both expansions use.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+use syn::{LitStr, Path};
+
+/// The `<crate>::__private` path (`::courier::__private` unless `crate = "..."`): generated
+/// code names nothing else, so users can rename or re-export the crate.
+pub fn private(krate: &Path) -> TokenStream {
+    quote!(#krate::__private)
+}
+
+/// `Some("...")` / `None` as an `Option<&'static str>` expression.
+pub fn option_str(p: &TokenStream, lit: Option<&LitStr>) -> TokenStream {
+    match lit {
+        Some(lit) => quote!(#p::Option::Some(#lit)),
+        None => quote!(#p::Option::None),
+    }
+}
+
+/// Wraps items in `const _: () = { ... };` so their helpers stay out of the user's namespace.
+pub fn wrap_in_const(items: TokenStream) -> TokenStream {
+    quote! {
+        #[doc(hidden)]
+        #[allow(non_camel_case_types, non_snake_case, clippy::all)]
+        const _: () = {
+            #items
+        };
+    }
+}
+
+/// The item next to the errors (tokio-macros' `token_stream_with_error`): emitting the item keeps
+/// completion and the rest of the crate working while the errors are fixed.
+pub fn with_error(mut item: TokenStream, error: syn::Error) -> TokenStream {
+    item.extend(error.into_compile_error());
+    item
+}
