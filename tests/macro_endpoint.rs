@@ -1,6 +1,7 @@
 //! `#[rpc_endpoint]` as the runtime sees it: the generated table (`RPC_METHODS`, `info()`), the
 //! generated `invoke` run directly (argument decoding, context, results, failures), and the
-//! generated typed client against a real server over `fake://`.
+//! generated typed client against a real server over `fake://`. Also both macros on a block
+//! written by the user's own `macro_rules!`, whose types arrive in invisible groups.
 
 mod support;
 
@@ -8,8 +9,9 @@ use std::sync::{Arc, Mutex};
 
 use courier::wire::Failure;
 use courier::{
-    Context, Endpoint, EndpointInfo, Error, Invocation, MethodKind, MethodResult, RemoteException, RpcClient,
-    RpcServer, Target, rpc_endpoint,
+    Context, Endpoint, EndpointInfo, Error, Invocation, Metadata, MethodKind, MethodResult,
+    NotificationEndpoint, NotificationInvocation, NotificationMessage, Priority, RemoteException, RpcClient,
+    RpcServer, Target, notification_endpoint, rpc_endpoint,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -408,4 +410,97 @@ fn client_false_generates_no_client() {
     #[allow(dead_code)]
     struct NoClientClient;
     assert_eq!(NoClient.info().methods.len(), 1);
+}
+
+/// Declares `Greeter` and `Watcher` with the context's type passed through `macro_rules!` `ty`
+/// fragments, as a user's own macro would: the invisible groups around the types must not hide
+/// the context from either macro (behind `&`, by value, and a whole `&Context` fragment).
+macro_rules! endpoints_with_context_types {
+    ($context:ty, $context_ref:ty) => {
+        struct Greeter;
+
+        #[rpc_endpoint(client = false)]
+        impl Greeter {
+            fn behind_ref(&self, ctx: &$context, greeting: String) -> String {
+                format!("{greeting} {}", ctx.user().unwrap_or("nobody"))
+            }
+
+            fn by_value(&self, ctx: $context, greeting: String) -> String {
+                format!("{greeting} {}", ctx.user().unwrap_or("nobody"))
+            }
+
+            async fn whole(&self, greeting: String, ctx: $context_ref) -> String {
+                format!("{greeting} {}", ctx.user().unwrap_or("nobody"))
+            }
+        }
+
+        #[derive(Default)]
+        struct Watcher {
+            users: Mutex<Vec<String>>,
+        }
+
+        #[notification_endpoint]
+        impl Watcher {
+            fn info(
+                &self,
+                ctx: &$context,
+                _publisher_id: String,
+                _event_type: String,
+                _payload: Value,
+                _metadata: Metadata,
+            ) {
+                self.users.lock().unwrap().push(format!("info:{}", ctx.user().unwrap_or("nobody")));
+            }
+
+            fn warn(
+                &self,
+                ctx: $context,
+                _publisher_id: String,
+                _event_type: String,
+                _payload: Value,
+                _metadata: Metadata,
+            ) {
+                self.users.lock().unwrap().push(format!("warn:{}", ctx.user().unwrap_or("nobody")));
+            }
+
+            async fn error(
+                &self,
+                ctx: $context_ref,
+                _publisher_id: String,
+                _event_type: String,
+                _payload: Value,
+                _metadata: Metadata,
+            ) {
+                self.users.lock().unwrap().push(format!("error:{}", ctx.user().unwrap_or("nobody")));
+            }
+        }
+    };
+}
+
+endpoints_with_context_types!(Context, &Context);
+
+#[tokio::test]
+async fn an_rpc_context_typed_through_macro_rules_receives_the_request_context() {
+    let greeter = Arc::new(Greeter);
+    for method in ["behind_ref", "by_value", "whole"] {
+        let (index, row) = greeter.info().method(method).unwrap_or_else(|| panic!("no row {method}"));
+        assert_eq!(row.args, ["greeting"], "`{method}` takes the context as a keyword argument");
+        let ctx = Context::new().with_user("carol");
+        let invocation = Arc::clone(&greeter).invoke(index, ctx, args(json!({"greeting": "hi"})));
+        assert_eq!(run(invocation).await.unwrap(), json!("hi carol"), "{method}");
+    }
+}
+
+#[tokio::test]
+async fn a_notification_context_typed_through_macro_rules_receives_the_sender_context() {
+    let watcher = Arc::new(Watcher::default());
+    for priority in [Priority::Info, Priority::Warn, Priority::Error] {
+        let mut message = NotificationMessage::new(priority, "compute.host1", "instance.create", json!({}));
+        message.context = Context::new().with_user("dave");
+        match Arc::clone(&watcher).invoke(priority, vec![message]) {
+            NotificationInvocation::Sync(f) => drop(f()),
+            NotificationInvocation::Async(future) => drop(future.await),
+        }
+    }
+    assert_eq!(watcher.users.lock().unwrap().as_slice(), ["info:dave", "warn:dave", "error:dave"]);
 }

@@ -100,7 +100,8 @@ use proc_macro::TokenStream;
 /// - **Receiver.** `&self` only: calls run concurrently on a shared endpoint. Keep mutable
 ///   state behind a lock.
 /// - **Context.** A parameter of type `&Context` or `Context` (any position; matched by the
-///   name `Context`) receives the request context; it is not a keyword argument.
+///   name `Context`, also when the type comes from a `macro_rules!` fragment) receives the
+///   request context; it is not a keyword argument.
 /// - **Arguments.** Every other parameter is a keyword argument named as written (`r#type` is
 ///   `type`; nothing is stripped from `_unused`), decoded with serde (`DeserializeOwned`).
 ///   `Option<T>` (written `Option<..>`) may be absent or null. A missing, extra or ill-typed
@@ -160,7 +161,7 @@ use proc_macro::TokenStream;
 ///   held across the `.await`.
 #[proc_macro_attribute]
 pub fn rpc_endpoint(attr: TokenStream, item: TokenStream) -> TokenStream {
-    internals::entry::run::<rpc::Rpc>(attr.into(), item.into()).into()
+    internals::entry::run::<rpc::Endpoint>(attr.into(), item.into()).into()
 }
 
 /// Turns an inherent `impl` block into a notification endpoint: an implementation of
@@ -214,7 +215,8 @@ pub fn rpc_endpoint(attr: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// - **Receiver**: `&self`.
 /// - **Parameters** (plain endpoints), in oslo's order, matched by position: an optional
-///   context (`&Context` or `Context`, recognised by the type name `Context`) first, then
+///   context (`&Context` or `Context`, recognised by the type name `Context`, also when the
+///   type comes from a `macro_rules!` fragment) first, then
 ///   exactly four: `publisher_id: String`, `event_type: String`, `payload: T` (any
 ///   `T: DeserializeOwned`, e.g. your struct or `serde_json::Value`) and `metadata: Metadata`
 ///   (`message_id`, `timestamp`). Batch endpoints take one `Vec<NotificationMessage<T>>`.
@@ -230,10 +232,11 @@ pub fn rpc_endpoint(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// Each misuse is a compile error at the offending tokens, naming the fix: a name that is no
 /// priority (with a suggestion, e.g. `warning` → `warn`), a receiver other than `&self`, a wrong
 /// number of parameters or a misplaced context, `&mut Context`, generic or `unsafe` methods,
-/// generic or trait impl blocks, an impl block with no priority method, a batch method not
+/// generic or trait impl blocks, unknown or duplicate attribute arguments, an impl block with
+/// no priority method, a batch method not
 /// taking `Vec<NotificationMessage<T>>`, and, at the type: a payload that is not
 /// `Deserialize`, a return type a listener cannot interpret, a future that is not `Send`.
 #[proc_macro_attribute]
 pub fn notification_endpoint(attr: TokenStream, item: TokenStream) -> TokenStream {
-    internals::entry::run::<notification::Notification>(attr.into(), item.into()).into()
+    internals::entry::run::<notification::Endpoint>(attr.into(), item.into()).into()
 }

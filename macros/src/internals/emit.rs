@@ -35,3 +35,12 @@ pub fn with_error(mut item: TokenStream, error: syn::Error) -> TokenStream {
     item.extend(error.into_compile_error());
     item
 }
+
+/// `&INFO`, after `static INFO: <ty> = <ty> { <fields> };`: an endpoint's info, built at compile
+/// time.
+pub fn static_info(ty: &TokenStream, fields: TokenStream) -> TokenStream {
+    quote! {
+        static INFO: #ty = #ty { #fields };
+        &INFO
+    }
+}

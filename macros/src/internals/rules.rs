@@ -4,11 +4,17 @@
 use proc_macro2::{Ident, Span};
 use syn::{Generics, Path};
 
-use super::sig::Receiver;
+use super::ast::{Block, Receiver};
 use super::{Ctxt, Names};
 
+/// The rules of the impl block itself.
+pub fn block(names: &Names, block: &Block, errors: &Ctxt) {
+    inherent_impl(names, block.trait_path.as_ref(), errors);
+    impl_generics(names, &block.generics, errors);
+}
+
 /// The macro generates an inherent `impl` next to the user's; a trait impl cannot host it.
-pub fn inherent_impl(names: &Names, trait_path: Option<&Path>, errors: &Ctxt) {
+fn inherent_impl(names: &Names, trait_path: Option<&Path>, errors: &Ctxt) {
     if let Some(path) = trait_path {
         errors.spanned(
             path,
@@ -22,7 +28,7 @@ pub fn inherent_impl(names: &Names, trait_path: Option<&Path>, errors: &Ctxt) {
 }
 
 /// The generated table and impl are for one concrete type.
-pub fn impl_generics(names: &Names, generics: &Generics, errors: &Ctxt) {
+fn impl_generics(names: &Names, generics: &Generics, errors: &Ctxt) {
     if !generics.params.is_empty() || generics.where_clause.is_some() {
         errors.spanned(
             generics,

@@ -5,9 +5,8 @@
 //! its other problems may vanish once it is renamed or skipped. Trait bounds (payload
 //! `Deserialize`, the return type, `Send`) are asserted by the expansion at the user's types.
 
-use super::Notification;
 use super::model::{Endpoint, Method, PRIORITIES, ShapeError};
-use crate::internals::{Ctxt, Frontend as _, rules};
+use crate::internals::{Check, Ctxt, Lower as _, rules};
 
 /// The signature of a plain notification method, as error messages spell it.
 const SINGLE_SIG: &str =
@@ -17,20 +16,20 @@ const BATCH_SIG: &str = "(&self, messages: Vec<NotificationMessage<T>>)";
 /// The priorities, as error messages list them.
 const PRIORITY_LIST: &str = "`audit`, `debug`, `info`, `warn`, `error`, `critical` or `sample`";
 
-/// Runs every rule.
-pub fn all(endpoint: &Endpoint, errors: &Ctxt) {
-    let names = &Notification::NAMES;
-    rules::inherent_impl(names, endpoint.trait_path.as_ref(), errors);
-    rules::impl_generics(names, &endpoint.generics, errors);
-    some_method(endpoint, errors);
-    for method in &endpoint.methods {
-        if !priority_name(method, errors) {
-            continue;
+impl Check for Endpoint {
+    /// Runs every rule after the impl block's own (which the pipeline runs).
+    fn check(&self, errors: &Ctxt) {
+        let (endpoint, names) = (self, &Self::NAMES);
+        some_method(endpoint, errors);
+        for method in &endpoint.methods {
+            if !priority_name(method, errors) {
+                continue;
+            }
+            rules::unsafe_method(names, &method.ident, method.sig.unsafety, errors);
+            method_generics(method, errors);
+            rules::receiver(names, &method.ident, &method.sig.receiver, errors);
+            parameters(method, errors);
         }
-        rules::unsafe_method(names, &method.ident, method.unsafety, errors);
-        method_generics(method, errors);
-        rules::receiver(names, &method.ident, &method.receiver, errors);
-        parameters(method, errors);
     }
 }
 
@@ -38,7 +37,7 @@ pub fn all(endpoint: &Endpoint, errors: &Ctxt) {
 fn some_method(endpoint: &Endpoint, errors: &Ctxt) {
     if endpoint.methods.is_empty() {
         errors.spanned(
-            &endpoint.self_ty,
+            &endpoint.block.self_ty,
             format_args!("a notification endpoint needs at least one priority method: {PRIORITY_LIST}"),
         );
     }
@@ -63,7 +62,7 @@ fn priority_name(method: &Method, errors: &Ctxt) -> bool {
 
 /// The listener decodes the payload into one concrete type.
 fn method_generics(method: &Method, errors: &Ctxt) {
-    let generics = &method.generics;
+    let generics = &method.sig.generics;
     if !generics.params.is_empty() || generics.where_clause.is_some() {
         errors.spanned(
             generics,
@@ -134,14 +133,7 @@ fn suggestion(name: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::notification::parse::Args;
-
-    fn errors_of(attr: proc_macro2::TokenStream, item: syn::ItemImpl) -> Vec<String> {
-        let errors = Ctxt::new();
-        let endpoint = Endpoint::from_ast(Args::parse(attr, &errors), &item, &errors);
-        all(&endpoint, &errors);
-        errors.check().err().map(|e| e.into_iter().map(|e| e.to_string()).collect()).unwrap_or_default()
-    }
+    use crate::internals::entry::errors_of;
 
     #[test]
     fn suggests_close_priorities() {
@@ -153,7 +145,7 @@ mod tests {
 
     #[test]
     fn every_rule_reports_and_they_all_collect() {
-        let errors = errors_of(
+        let errors = errors_of::<Endpoint>(
             quote::quote!(),
             syn::parse_quote! {
                 impl Audit {
@@ -183,7 +175,7 @@ mod tests {
 
     #[test]
     fn an_endpoint_needs_a_priority_method() {
-        let errors = errors_of(
+        let errors = errors_of::<Endpoint>(
             quote::quote!(),
             syn::parse_quote! {
                 impl Audit {

@@ -10,8 +10,15 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned as _;
 
 use super::model::{Endpoint, Shape};
-use crate::internals::emit::{private, wrap_in_const};
-use crate::internals::sig::Kind;
+use crate::internals::Expand;
+use crate::internals::ast::Kind;
+use crate::internals::emit::{private, static_info, wrap_in_const};
+
+impl Expand for Endpoint {
+    fn expand(&self) -> TokenStream {
+        endpoint(self)
+    }
+}
 
 /// A method as the expansion sees it: one that passed the checks.
 struct Method<'a> {
@@ -29,7 +36,7 @@ impl<'a> Method<'a> {
         Some(Self {
             ident: &method.ident,
             variant: method.variant.as_ref()?,
-            kind: method.kind,
+            kind: method.sig.kind,
             shape: method.shape.as_ref().ok()?,
             ret: method.ret.as_ref(),
         })
@@ -37,10 +44,10 @@ impl<'a> Method<'a> {
 }
 
 /// The whole expansion, inside `const _: () = { .. };`.
-pub fn endpoint(endpoint: &Endpoint) -> TokenStream {
-    let p = private(&endpoint.krate);
-    let self_ty = &endpoint.self_ty;
-    let type_name = &endpoint.type_name;
+fn endpoint(endpoint: &Endpoint) -> TokenStream {
+    let p = private(&endpoint.block.krate);
+    let self_ty = &endpoint.block.self_ty;
+    let type_name = &endpoint.block.type_name;
     let batch = endpoint.batch;
     let methods: Vec<Method> = endpoint.methods.iter().filter_map(Method::of).collect();
     let rows = methods.iter().map(|m| {
@@ -53,6 +60,10 @@ pub fn endpoint(endpoint: &Endpoint) -> TokenStream {
     });
     let helpers = methods.iter().map(|m| helpers(&p, m));
     let arms = methods.iter().map(|m| arm(&p, type_name, m));
+    let info = static_info(
+        &quote!(#p::NotificationEndpointInfo),
+        quote!(type_name: #type_name, batch: #batch, methods: &[#(#rows),*],),
+    );
     let priority = Ident::new("__courier_priority", Span::mixed_site());
     let messages = messages_ident();
     wrap_in_const(quote! {
@@ -61,12 +72,7 @@ pub fn endpoint(endpoint: &Endpoint) -> TokenStream {
             #[automatically_derived]
             impl #p::NotificationEndpoint for #self_ty {
                 fn endpoint_info(&self) -> &'static #p::NotificationEndpointInfo {
-                    static INFO: #p::NotificationEndpointInfo = #p::NotificationEndpointInfo {
-                        type_name: #type_name,
-                        batch: #batch,
-                        methods: &[#(#rows),*],
-                    };
-                    &INFO
+                    #info
                 }
 
                 #[allow(unused_variables)]

@@ -7,30 +7,22 @@
 
 use proc_macro2::Span;
 use syn::ext::IdentExt as _;
-use syn::{FnArg, Generics, Ident, ImplItem, ItemImpl, Path, ReturnType, Type};
+use syn::{FnArg, Ident, ImplItem, ItemImpl, ReturnType, Type};
 
 use super::parse::{self, Args};
-use crate::internals::sig::{self, Kind, Receiver};
+use crate::internals::ast::{Block, MethodSig};
 use crate::internals::ty::{self, ContextKind};
-use crate::internals::{Ctxt, attr};
+use crate::internals::{Ctxt, Lower, Names};
 
 /// oslo's priorities: the method names a notification endpoint may have.
 pub const PRIORITIES: [&str; 7] = ["audit", "debug", "info", "warn", "error", "critical", "sample"];
 
 /// A `#[notification_endpoint]` impl block.
 pub struct Endpoint {
-    /// How generated code names the courier crate (`::courier` unless `crate = "..."`).
-    pub krate: Path,
-    /// The type the impl block is for.
-    pub self_ty: Type,
-    /// The type's name, as reported in `NotificationEndpointInfo::type_name`.
-    pub type_name: String,
+    /// The impl block: the crate path, the type and its name, generics, trait.
+    pub block: Block,
     /// `#[notification_endpoint(batch)]`.
     pub batch: bool,
-    /// The impl block's generics (the macro supports none).
-    pub generics: Generics,
-    /// `Some` when the impl block implements a trait (the macro needs an inherent impl).
-    pub trait_path: Option<Path>,
     /// The methods not marked `#[notification(skip)]`, in declaration order.
     pub methods: Vec<Method>,
 }
@@ -43,14 +35,8 @@ pub struct Method {
     pub name: String,
     /// The priority's `Priority` variant, e.g. `Info`; `None` when the name is no priority.
     pub variant: Option<Ident>,
-    /// How it runs: decided by `async`.
-    pub kind: Kind,
-    /// How it takes `self`.
-    pub receiver: Receiver,
-    /// The method's own generics (the macro supports none).
-    pub generics: Generics,
-    /// `unsafe fn` (not supported).
-    pub unsafety: Option<Span>,
+    /// How it runs, takes `self`, its generics and `unsafe`.
+    pub sig: MethodSig,
     /// What the parameters after `&self` receive, or why they fit no shape.
     pub shape: Result<Shape, ShapeError>,
     /// The parentheses of the parameter list: where arity errors point.
@@ -107,9 +93,12 @@ pub enum ShapeError {
     NotBatch(Type),
 }
 
-impl Endpoint {
-    /// Lowers the impl block; records the grammar errors of `#[notification(...)]` attributes.
-    pub fn from_ast(args: Args, item: &ItemImpl, errors: &Ctxt) -> Self {
+impl Lower for Endpoint {
+    type Args = Args;
+    const NAMES: Names =
+        Names::new("notification_endpoint", "notification", "a notification method", "Audit");
+
+    fn from_ast(args: Args, item: &ItemImpl, errors: &Ctxt) -> Self {
         let batch = args.batch.is_some();
         let methods = item
             .items
@@ -120,15 +109,11 @@ impl Endpoint {
             })
             .map(|f| Method::from_ast(&f.sig, batch))
             .collect();
-        Self {
-            krate: attr::crate_or_default(args.krate),
-            type_name: ty::type_name(&item.self_ty),
-            self_ty: (*item.self_ty).clone(),
-            batch,
-            generics: item.generics.clone(),
-            trait_path: item.trait_.as_ref().map(|(path, _)| path.clone()),
-            methods,
-        }
+        Self { block: Block::from_ast(item, args.krate), batch, methods }
+    }
+
+    fn block(&self) -> &Block {
+        &self.block
     }
 }
 
@@ -148,10 +133,7 @@ impl Method {
             ident: signature.ident.clone(),
             name,
             variant,
-            kind: Kind::of(signature),
-            receiver: Receiver::of(signature),
-            generics: signature.generics.clone(),
-            unsafety: sig::unsafety(signature),
+            sig: MethodSig::of(signature),
             shape: if batch { batch_shape(&params) } else { single_shape(&params) },
             params_span: signature.paren_token.span.join(),
             ret: match &signature.output {
@@ -207,6 +189,7 @@ fn capitalized(word: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::internals::Parse as _;
 
     fn lower(attr: proc_macro2::TokenStream, item: ItemImpl) -> Endpoint {
         let errors = Ctxt::new();
@@ -230,12 +213,12 @@ mod tests {
                 }
             },
         );
-        assert_eq!(endpoint.type_name, "Audit");
+        assert_eq!(endpoint.block.type_name, "Audit");
         let variants: Vec<_> =
             endpoint.methods.iter().map(|m| m.variant.as_ref().map(ToString::to_string)).collect();
         assert_eq!(variants, [Some("Info".into()), Some("Error".into()), None, Some("Audit".into())]);
         assert!(matches!(endpoint.methods[0].shape, Ok(Shape::Single { context: Some(true), .. })));
-        assert!(endpoint.methods[1].kind == Kind::Async);
+        assert!(endpoint.methods[1].sig.kind == crate::internals::ast::Kind::Async);
         assert!(matches!(
             endpoint.methods[3].shape,
             Err(ShapeError::Arity { found: 1, with_context: false, looks_like_batch: true })

@@ -1,11 +1,11 @@
 //! Stage 1: the grammar of `#[notification_endpoint(batch, crate = "...")]` and of the
 //! `#[notification(skip)]` method attribute, on the shared grammar of [`attr`].
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::Span;
 use syn::meta::ParseNestedMeta;
 use syn::{Attribute, LitStr, Path};
 
-use crate::internals::{Ctxt, attr};
+use crate::internals::{Ctxt, Parse, attr};
 
 /// The arguments of `#[notification_endpoint(...)]`.
 #[derive(Default)]
@@ -16,14 +16,7 @@ pub struct Args {
     pub krate: Option<(Path, LitStr)>,
 }
 
-impl Args {
-    /// Parses the attribute's arguments, recording grammar errors.
-    pub fn parse(tokens: TokenStream, errors: &Ctxt) -> Self {
-        let mut args = Self::default();
-        attr::parse_args(tokens, errors, |meta| args.parse_one(meta, errors));
-        args
-    }
-
+impl Parse for Args {
     fn parse_one(&mut self, meta: &ParseNestedMeta, errors: &Ctxt) -> syn::Result<()> {
         if meta.path.is_ident("batch") {
             attr::set_flag(&mut self.batch, meta, errors);

@@ -8,28 +8,28 @@ use proc_macro2::TokenTree;
 use quote::ToTokens;
 use syn::{GenericParam, Type};
 
-use super::Rpc;
 use super::model::{ArgRole, Endpoint, Method, Receiver, Return};
-use crate::internals::{Ctxt, Frontend as _, rules, ty};
+use crate::internals::{Check, Ctxt, Lower as _, rules, ty};
 
-/// Runs every rule.
-pub fn all(endpoint: &Endpoint, errors: &Ctxt) {
-    rules::inherent_impl(&Rpc::NAMES, endpoint.trait_path.as_ref(), errors);
-    rules::impl_generics(&Rpc::NAMES, &endpoint.generics, errors);
-    namespace(endpoint, errors);
-    version(endpoint, errors);
-    for method in &endpoint.methods {
-        rules::receiver(&Rpc::NAMES, &method.ident, &method.receiver, errors);
-        method_generics(method, errors);
-        rules::unsafe_method(&Rpc::NAMES, &method.ident, method.unsafety, errors);
-        arg_patterns(method, errors);
-        borrowed_args(method, errors);
-        impl_trait(method, errors);
-        context_params(method, errors);
-        private_wire_name(method, errors);
+impl Check for Endpoint {
+    /// Runs every rule after the impl block's own (which the pipeline runs).
+    fn check(&self, errors: &Ctxt) {
+        let (endpoint, names) = (self, &Self::NAMES);
+        namespace(endpoint, errors);
+        version(endpoint, errors);
+        for method in &endpoint.methods {
+            rules::receiver(names, &method.ident, &method.sig.receiver, errors);
+            method_generics(method, errors);
+            rules::unsafe_method(names, &method.ident, method.sig.unsafety, errors);
+            arg_patterns(method, errors);
+            borrowed_args(method, errors);
+            impl_trait(method, errors);
+            context_params(method, errors);
+            private_wire_name(method, errors);
+        }
+        duplicate_wire_names(endpoint, errors);
+        client_names(endpoint, errors);
     }
-    duplicate_wire_names(endpoint, errors);
-    client_names(endpoint, errors);
 }
 
 /// An empty namespace is not oslo's null namespace: say nothing instead.
@@ -61,7 +61,7 @@ fn version(endpoint: &Endpoint, errors: &Ctxt) {
 
 /// The dispatcher must know every argument type, so no generic methods.
 fn method_generics(method: &Method, errors: &Ctxt) {
-    let generics = &method.generics;
+    let generics = &method.sig.generics;
     if generics.params.iter().all(|param| matches!(param, GenericParam::Lifetime(_)))
         && !generics.params.is_empty()
     {
@@ -178,7 +178,7 @@ fn client_names(endpoint: &Endpoint, errors: &Ctxt) {
     let Some(client) = &endpoint.client else { return };
     let mut taken: Vec<(String, &Method)> = vec![];
     // A method without a receiver has its own error already.
-    for method in endpoint.methods.iter().filter(|m| !matches!(m.receiver, Receiver::None)) {
+    for method in endpoint.methods.iter().filter(|m| !matches!(m.sig.receiver, Receiver::None)) {
         let name = syn::ext::IdentExt::unraw(&method.ident).to_string();
         for generated in [name.clone(), format!("cast_{name}")] {
             let owner = if generated == "new" || generated == "inner" {
@@ -247,30 +247,26 @@ fn mentions_impl(ty: &Type) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rpc::parse::EndpointArgs;
-
-    fn errors_of(attr: proc_macro2::TokenStream, item: syn::ItemImpl) -> Vec<String> {
-        let errors = Ctxt::new();
-        let endpoint = Endpoint::from_ast(EndpointArgs::parse(attr, &errors), &item, &errors);
-        all(&endpoint, &errors);
-        errors.check().err().map(|e| e.into_iter().map(|e| e.to_string()).collect()).unwrap_or_default()
-    }
+    use crate::internals::entry::errors_of;
 
     #[test]
     fn versions_are_two_or_three_integers() {
         let empty_impl: syn::ItemImpl = syn::parse_quote!(impl Compute {});
         for good in ["1.0", "1.3", "2.10.1"] {
-            assert!(errors_of(quote::quote!(version = #good), empty_impl.clone()).is_empty(), "{good}");
+            assert!(
+                errors_of::<Endpoint>(quote::quote!(version = #good), empty_impl.clone()).is_empty(),
+                "{good}"
+            );
         }
         for bad in ["1", "1.", "1.x", "1.2.3.4", " 1.2", "-1.0", ""] {
-            let errors = errors_of(quote::quote!(version = #bad), empty_impl.clone());
+            let errors = errors_of::<Endpoint>(quote::quote!(version = #bad), empty_impl.clone());
             assert!(errors.len() == 1 && errors[0].starts_with("invalid version"), "{bad}: {errors:?}");
         }
     }
 
     #[test]
     fn skipped_and_private_methods_are_not_checked() {
-        let errors = errors_of(
+        let errors = errors_of::<Endpoint>(
             quote::quote!(),
             syn::parse_quote! {
                 impl Compute {
@@ -287,7 +283,7 @@ mod tests {
 
     #[test]
     fn every_rule_reports_and_they_all_collect() {
-        let errors = errors_of(
+        let errors = errors_of::<Endpoint>(
             quote::quote!(),
             syn::parse_quote! {
                 impl Compute {

@@ -8,33 +8,24 @@
 use proc_macro2::Span;
 use quote::format_ident;
 use syn::ext::IdentExt as _;
-use syn::{
-    Attribute, FnArg, Generics, Ident, ImplItem, ItemImpl, LitStr, Pat, Path, ReturnType, Type, Visibility,
-};
+use syn::{Attribute, FnArg, Ident, ImplItem, ItemImpl, LitStr, Pat, ReturnType, Type, Visibility};
 
 use super::parse::{EndpointArgs, MethodAttrs};
-pub use crate::internals::sig::{Kind, Receiver};
+use crate::internals::ast::{Block, MethodSig};
+pub use crate::internals::ast::{Kind, Receiver};
 use crate::internals::ty::{self, ContextKind};
-use crate::internals::{Ctxt, attr, sig};
+use crate::internals::{Ctxt, Lower, Names};
 
 /// An `#[rpc_endpoint]` impl block.
 pub struct Endpoint {
-    /// How generated code names the courier crate (`::courier` unless `crate = "..."`).
-    pub krate: Path,
-    /// The type the impl block is for.
-    pub self_ty: Type,
-    /// The type's name, as reported in `EndpointInfo::type_name`.
-    pub type_name: String,
+    /// The impl block: the crate path, the type and its name, generics, trait.
+    pub block: Block,
     /// `namespace = "..."`, if given.
     pub namespace: Option<LitStr>,
     /// `version = "..."`, if given.
     pub version: Option<LitStr>,
     /// The typed client to generate (`None` with `client = false`).
     pub client: Option<Client>,
-    /// The impl block's generics (the macro supports none).
-    pub generics: Generics,
-    /// `Some` when the impl block implements a trait (the macro needs an inherent impl).
-    pub trait_path: Option<Path>,
     /// The exposed methods, in declaration order: the rows of the dispatch table.
     pub methods: Vec<Method>,
 }
@@ -55,14 +46,8 @@ pub struct Method {
     pub wire_name: String,
     /// The `#[rpc(name = "...")]` literal, when the wire name was set.
     pub rename: Option<LitStr>,
-    /// How it runs: decided by `async`.
-    pub kind: Kind,
-    /// How it takes `self`.
-    pub receiver: Receiver,
-    /// The method's own generics (the macro supports none).
-    pub generics: Generics,
-    /// `unsafe fn` (not supported).
-    pub unsafety: Option<Span>,
+    /// How it runs, takes `self`, its generics and `unsafe`.
+    pub sig: MethodSig,
     /// Its parameters after the receiver.
     pub args: Vec<Arg>,
     /// What it returns.
@@ -127,14 +112,16 @@ pub enum Return {
     },
 }
 
-impl Endpoint {
-    /// Lowers the parsed impl block; records the grammar errors of `#[rpc(...)]` attributes.
-    pub fn from_ast(args: EndpointArgs, item: &ItemImpl, errors: &Ctxt) -> Self {
-        let type_name = ty::type_name(&item.self_ty);
+impl Lower for Endpoint {
+    type Args = EndpointArgs;
+    const NAMES: Names = Names::new("rpc_endpoint", "rpc", "an RPC method", "Compute");
+
+    fn from_ast(args: EndpointArgs, item: &ItemImpl, errors: &Ctxt) -> Self {
+        let block = Block::from_ast(item, args.krate);
         let client = match &args.client {
             Some(flag) if !flag.value => None,
             _ => Some(Client {
-                ident: client_ident(&type_name),
+                ident: client_ident(&block.type_name),
                 vis: args.client_vis.map_or_else(|| syn::parse_quote!(pub), |(vis, _)| vis),
             }),
         };
@@ -153,17 +140,11 @@ impl Endpoint {
             }
             methods.push(Method::from_ast(f, wire_name, attrs.name));
         }
-        Self {
-            krate: attr::crate_or_default(args.krate),
-            self_ty: (*item.self_ty).clone(),
-            type_name,
-            namespace: args.namespace,
-            version: args.version,
-            client,
-            generics: item.generics.clone(),
-            trait_path: item.trait_.as_ref().map(|(path, _)| path.clone()),
-            methods,
-        }
+        Self { block, namespace: args.namespace, version: args.version, client, methods }
+    }
+
+    fn block(&self) -> &Block {
+        &self.block
     }
 }
 
@@ -182,10 +163,7 @@ impl Method {
             ident: signature.ident.clone(),
             wire_name,
             rename,
-            kind: Kind::of(signature),
-            receiver: Receiver::of(signature),
-            generics: signature.generics.clone(),
-            unsafety: sig::unsafety(signature),
+            sig: MethodSig::of(signature),
             args,
             ret: Return::from_ast(&signature.output),
             docs: f.attrs.iter().filter(|attr| attr.path().is_ident("doc")).cloned().collect(),
@@ -245,6 +223,7 @@ fn client_ident(type_name: &str) -> Ident {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::internals::Parse as _;
 
     fn lower(attr: proc_macro2::TokenStream, item: ItemImpl) -> (Endpoint, syn::Result<()>) {
         let errors = Ctxt::new();
@@ -270,19 +249,19 @@ mod tests {
             },
         );
         assert!(result.is_ok());
-        assert_eq!(endpoint.type_name, "Compute");
+        assert_eq!(endpoint.block.type_name, "Compute");
         assert!(endpoint.client.is_none());
         let names: Vec<_> = endpoint.methods.iter().map(|m| m.wire_name.as_str()).collect();
         assert_eq!(names, ["resize", "ping", "start"]);
 
         let resize = &endpoint.methods[0];
-        assert!(resize.kind == Kind::Sync && matches!(resize.receiver, Receiver::Ref));
+        assert!(resize.sig.kind == Kind::Sync && matches!(resize.sig.receiver, Receiver::Ref));
         assert!(matches!(resize.args[0].role, ArgRole::Context { by_ref: true }));
         assert!(matches!(&resize.args[1].role, ArgRole::Wire { optional: Some(_) }));
         assert!(matches!(&resize.ret, Return::Result { ok: Some(_), err: Some(_), .. }));
 
         let ping = &endpoint.methods[1];
-        assert!(ping.kind == Kind::Async && matches!(ping.ret, Return::Unit));
+        assert!(ping.sig.kind == Kind::Async && matches!(ping.ret, Return::Unit));
         assert!(matches!(ping.args[0].role, ArgRole::Wire { optional: None }));
         assert!(matches!(ping.args[1].role, ArgRole::Context { by_ref: false }));
 

@@ -1,11 +1,11 @@
 //! Stage 1: the grammar of `#[rpc_endpoint(...)]` and of the `#[rpc(...)]` method attributes,
 //! on the shared grammar of [`attr`].
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::Span;
 use syn::meta::ParseNestedMeta;
 use syn::{Attribute, LitBool, LitStr, Path, Visibility};
 
-use crate::internals::{Ctxt, attr};
+use crate::internals::{Ctxt, Parse, attr};
 
 /// The arguments of `#[rpc_endpoint(...)]`, each with its literal (for spans).
 #[derive(Default)]
@@ -24,14 +24,7 @@ pub struct EndpointArgs {
 
 const ENDPOINT_ARGS: &str = "`namespace`, `version`, `crate`, `client` or `client_vis`";
 
-impl EndpointArgs {
-    /// Parses the attribute's arguments, recording grammar errors.
-    pub fn parse(tokens: TokenStream, errors: &Ctxt) -> Self {
-        let mut args = Self::default();
-        attr::parse_args(tokens, errors, |meta| args.parse_one(meta, errors));
-        args
-    }
-
+impl Parse for EndpointArgs {
     fn parse_one(&mut self, meta: &ParseNestedMeta, errors: &Ctxt) -> syn::Result<()> {
         let key = meta.path.get_ident().map(ToString::to_string).unwrap_or_default();
         match key.as_str() {
