@@ -2,8 +2,6 @@
 //! generated `invoke` run directly (argument decoding, context, results, failures), and the
 //! generated typed client against a real server over `fake://`.
 
-mod support;
-
 use std::sync::{Arc, Mutex};
 
 use courier::wire::Failure;
@@ -11,9 +9,9 @@ use courier::{
     Context, Endpoint, EndpointInfo, Error, Invocation, MethodKind, MethodResult, RemoteException, RpcClient,
     RpcServer, Target, rpc_endpoint,
 };
+use courier_test_support::{PATIENCE, unique};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use support::{PATIENCE, unique};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct Flavor {
