@@ -2,16 +2,15 @@
 //! and notification listeners over the RabbitMQ on 127.0.0.1:5672. Each test has its own
 //! exchange, topic and pool names.
 
-mod cli_support;
-
 use std::sync::Arc;
 
-use cli_support::*;
 use courier::{
     Context, MethodKind, NotificationEndpoint, NotificationEndpointInfo, NotificationInvocation,
     NotificationListener, NotificationMessage, NotificationResult, Notifier, Priority, PriorityMethod,
     Target, Transport,
 };
+use courier_test_support::process::Peer;
+use courier_test_support::{PATIENCE, broker, cli, unique, within};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -62,11 +61,15 @@ struct Fixture {
 
 impl Fixture {
     async fn start(test: &str) -> Option<Self> {
-        if !broker_available(test) {
+        if !broker::available(test) {
             return None;
         }
         let exchange = unique("courier-cli");
-        Some(Self { transport: transport(&exchange).await, exchange, topic: unique("cli-notifications") })
+        Some(Self {
+            transport: broker::transport_on(broker::URL, &exchange).await,
+            exchange,
+            topic: unique("cli-notifications"),
+        })
     }
 
     /// A started in-process listener (the deployment's own consumer, or a pool member).
@@ -92,16 +95,16 @@ impl Fixture {
 
     /// `courier <command> --url ... --exchange ... --topic ...`, then `extra`.
     fn command(&self, command: &str, extra: &[&str]) -> std::process::Command {
-        let mut cli = courier();
-        cli.args([command, "--url", BROKER_URL, "--exchange", &self.exchange, "--topic", &self.topic]);
+        let mut cli = cli::command();
+        cli.args([command, "--url", broker::URL, "--exchange", &self.exchange, "--topic", &self.topic]);
         cli.args(extra);
         cli
     }
 
     /// Starts `courier listen` and waits until it says it is consuming.
-    async fn listen(&self, extra: &[&str]) -> Spawned {
-        let mut listen = Spawned::start(self.command("listen", extra));
-        listen.wait_stderr("consuming notifications").await;
+    async fn listen(&self, extra: &[&str]) -> Peer {
+        let mut listen = cli::spawn(self.command("listen", extra));
+        listen.wait_stderr(PATIENCE, "consuming notifications").await;
         listen
     }
 }
@@ -118,8 +121,8 @@ fn parse_line(line: &str) -> Value {
 async fn notify_publishes_what_listeners_receive() {
     let Some(fixture) = Fixture::start("notify").await else { return };
     let (listener, mut received) = fixture.listener(None).await;
-    let payload = TempFile::new("courier-payload.json", r#"{"instance_id": "i-1", "state": "active"}"#);
-    let run = exec(
+    let payload = cli::temp_file(r#"{"instance_id": "i-1", "state": "active"}"#);
+    let run = cli::run(
         fixture.command(
             "notify",
             &[
@@ -132,14 +135,13 @@ async fn notify_publishes_what_listeners_receive() {
                 "--context",
                 r#"{"user": "alice", "auth_token": "s3cret"}"#,
                 "--payload",
-                &format!("@{}", payload.path()),
+                &format!("@{}", cli::path_arg(&payload)),
             ],
         ),
         None,
     )
     .await;
-    run.assert_code(0);
-    assert!(run.stdout.is_empty() && run.stderr.is_empty(), "{run:?}");
+    run.code(0).stdout("").stderr("");
 
     let message = next(&mut received).await;
     assert_eq!(message.priority, Priority::Error);
@@ -151,8 +153,9 @@ async fn notify_publishes_what_listeners_receive() {
 
     // Defaults: priority info, publisher `courier`; the payload may be any JSON, from stdin.
     let run =
-        exec(fixture.command("notify", &["--event-type", "ping", "--payload", "-"]), Some("[1, 2]")).await;
-    run.assert_code(0);
+        cli::run(fixture.command("notify", &["--event-type", "ping", "--payload", "-"]), Some("[1, 2]"))
+            .await;
+    run.code(0);
     let message = next(&mut received).await;
     assert_eq!((message.priority, message.publisher_id.as_str()), (Priority::Info, "courier"));
     assert_eq!(message.payload, json!([1, 2]));
@@ -173,7 +176,8 @@ async fn listen_prints_json_lines_from_a_private_queue_and_stops_on_sigint() {
     notifier.error(&ctx, "compute.instance.create.error", json!({"n": 2})).await.unwrap();
 
     // Priorities may travel on different queues: order the two lines by payload.
-    let mut lines = vec![parse_line(&listen.next_line().await), parse_line(&listen.next_line().await)];
+    let mut lines =
+        vec![parse_line(&listen.next_line(PATIENCE).await), parse_line(&listen.next_line(PATIENCE).await)];
     lines.sort_by_key(|line| line["payload"]["n"].as_i64());
     for line in &lines {
         let keys: Vec<&String> = line.as_object().expect("a JSON object").keys().collect();
@@ -213,7 +217,7 @@ async fn listen_filters_priorities() {
     let ctx = Context::new();
     notifier.info(&ctx, "skipped", json!(1)).await.unwrap();
     notifier.critical(&ctx, "shown", json!(2)).await.unwrap();
-    let line = parse_line(&listen.next_line().await);
+    let line = parse_line(&listen.next_line(PATIENCE).await);
     assert_eq!((&line["priority"], &line["event_type"]), (&json!("critical"), &json!("shown")));
     listen.interrupt();
     let (code, rest) = listen.exit().await;
@@ -229,7 +233,7 @@ async fn listen_with_a_pool_joins_that_pool() {
     let mut listen = fixture.listen(&["--pool", &pool]).await;
     let notifier = fixture.notifier();
     notifier.warn(&Context::new(), "while listening", json!(1)).await.unwrap();
-    assert_eq!(parse_line(&listen.next_line().await)["event_type"], "while listening");
+    assert_eq!(parse_line(&listen.next_line(PATIENCE).await)["event_type"], "while listening");
     listen.interrupt();
     let (code, _) = listen.exit().await;
     assert_eq!(code, Some(0));
