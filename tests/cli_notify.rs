@@ -4,53 +4,12 @@
 
 use std::sync::Arc;
 
-use courier::{
-    Context, MethodKind, NotificationEndpoint, NotificationEndpointInfo, NotificationInvocation,
-    NotificationListener, NotificationMessage, NotificationResult, Notifier, Priority, PriorityMethod,
-    Target, Transport,
-};
+use courier::testing::{NotificationTap, Tapped};
+use courier::{Context, NotificationListener, NotificationMessage, Notifier, Priority, Target, Transport};
 use courier_test_support::process::Peer;
 use courier_test_support::{PATIENCE, broker, cli, unique, within};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
-
-/// Collects every notification it is given, of any priority.
-struct Collector(mpsc::UnboundedSender<NotificationMessage>);
-
-impl NotificationEndpoint for Collector {
-    fn endpoint_info(&self) -> &'static NotificationEndpointInfo {
-        const fn row(priority: Priority) -> PriorityMethod {
-            PriorityMethod { priority, kind: MethodKind::Async }
-        }
-        static INFO: NotificationEndpointInfo = NotificationEndpointInfo {
-            type_name: "Collector",
-            batch: false,
-            methods: &[
-                row(Priority::Audit),
-                row(Priority::Debug),
-                row(Priority::Info),
-                row(Priority::Warn),
-                row(Priority::Error),
-                row(Priority::Critical),
-                row(Priority::Sample),
-            ],
-        };
-        &INFO
-    }
-
-    fn invoke(
-        self: Arc<Self>,
-        _priority: Priority,
-        messages: Vec<NotificationMessage>,
-    ) -> NotificationInvocation {
-        NotificationInvocation::Async(Box::pin(async move {
-            for message in messages {
-                let _ = self.0.send(message);
-            }
-            Ok(NotificationResult::Handled)
-        }))
-    }
-}
 
 /// A topic on its own exchange, with a transport to publish and consume in-process.
 struct Fixture {
@@ -73,14 +32,13 @@ impl Fixture {
     }
 
     /// A started in-process listener (the deployment's own consumer, or a pool member).
-    async fn listener(
-        &self,
-        pool: Option<&str>,
-    ) -> (NotificationListener, mpsc::UnboundedReceiver<NotificationMessage>) {
-        let (sender, received) = mpsc::unbounded_channel();
-        let mut builder = NotificationListener::builder(Arc::clone(&self.transport))
-            .target(Target::new(&self.topic))
-            .endpoint(Collector(sender));
+    async fn listener(&self, pool: Option<&str>) -> (NotificationListener, mpsc::Receiver<Tapped>) {
+        let (taps, received) = NotificationTap::channel(&Priority::ALL, 16);
+        let mut builder =
+            NotificationListener::builder(Arc::clone(&self.transport)).target(Target::new(&self.topic));
+        for tap in taps {
+            builder = builder.endpoint(tap);
+        }
         if let Some(pool) = pool {
             builder = builder.pool(pool);
         }
@@ -109,8 +67,8 @@ impl Fixture {
     }
 }
 
-async fn next(received: &mut mpsc::UnboundedReceiver<NotificationMessage>) -> NotificationMessage {
-    within("a notification", received.recv()).await.expect("the listener is alive")
+async fn next(received: &mut mpsc::Receiver<Tapped>) -> NotificationMessage {
+    within("a notification", received.recv()).await.expect("the listener is alive").ack()
 }
 
 fn parse_line(line: &str) -> Value {
