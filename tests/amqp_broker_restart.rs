@@ -1,14 +1,12 @@
 //! A broker restart in the middle of traffic (`rabbitmqctl stop_app` / `start_app`): the server
 //! and the client recover without a process restart, and every call meanwhile either succeeds
-//! or fails within its timeout. Its own test binary, since it takes the shared broker down.
+//! or fails within its timeout. On a private broker node, never the shared one.
 
-mod support;
-
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use courier::{Context, RpcClient, RpcServer, Target, rpc_endpoint};
-use support::unique;
+use courier_test_support::node::PrivateBroker;
+use courier_test_support::unique;
 
 struct Echo;
 
@@ -19,29 +17,16 @@ impl Echo {
     }
 }
 
-fn rabbitmqctl(verb: &str) {
-    let status = Command::new("rabbitmqctl").arg(verb).status().expect("rabbitmqctl runs");
-    assert!(status.success(), "rabbitmqctl {verb} failed: {status}");
-}
-
-/// Starts the broker's application again however the test ends.
-struct RestartGuard;
-
-impl Drop for RestartGuard {
-    fn drop(&mut self) {
-        let _ = Command::new("rabbitmqctl").arg("start_app").status();
-    }
-}
-
 const CALL_TIMEOUT: Duration = Duration::from_secs(4);
 /// Scheduling slack on a shared, 2-core machine; a hung call would exceed it by far.
 const SLACK: Duration = Duration::from_secs(2);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_and_client_recover_from_a_broker_restart() {
-    let url = "rabbit://guest:guest@127.0.0.1:5672/?rabbit_retry_interval=1&rabbit_interval_max=2&kombu_reconnect_delay=0.1";
+    let Some(broker) = PrivateBroker::start().await else { return };
+    let url = broker.url_with("rabbit_retry_interval=1&rabbit_interval_max=2&kombu_reconnect_delay=0.1");
     let topic = unique("restart");
-    let transport = courier::connect(url).await.expect("the test broker on 127.0.0.1:5672");
+    let transport = courier::connect(&url).await.expect("the private broker");
     let server = RpcServer::builder(transport.clone(), Target::new(&topic).with_server("s1"))
         .endpoint(Echo)
         .build()
@@ -52,7 +37,6 @@ async fn server_and_client_recover_from_a_broker_restart() {
     let ctx = Context::new();
     assert_eq!(client.echo(&ctx, 1).await.unwrap(), 1);
 
-    let _guard = RestartGuard;
     const CALLS: u64 = 40;
     let (outcome_tx, mut outcome_rx) = tokio::sync::mpsc::channel(CALLS as usize);
     {
@@ -71,8 +55,8 @@ async fn server_and_client_recover_from_a_broker_restart() {
     while outcomes.len() < 3 {
         outcomes.push(outcome_rx.recv().await.expect("traffic flows before the restart"));
     }
-    tokio::task::spawn_blocking(|| rabbitmqctl("stop_app")).await.unwrap();
-    tokio::task::spawn_blocking(|| rabbitmqctl("start_app")).await.unwrap();
+    broker.stop_app().await;
+    broker.start_app().await;
     while let Some(outcome) = outcome_rx.recv().await {
         outcomes.push(outcome);
     }

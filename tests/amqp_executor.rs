@@ -2,14 +2,13 @@
 //! both pools and their waiting queues are full, further requests stay in the broker's queue,
 //! not in courier's memory. Also: a URL whose first host is dead fails over to the second.
 
-mod support;
-
 use std::sync::Arc;
 
 use courier::{Context, ExecutorConfig, RpcClient, RpcServer, Target, rpc_endpoint};
+use courier_test_support::gauge::{Gate, Gauge};
+use courier_test_support::{PATIENCE, unique};
 use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
-use support::{Gate, Gauge, PATIENCE, unique};
 
 const BROKER_URL: &str = "rabbit://guest:guest@127.0.0.1:5672/";
 

@@ -3,15 +3,15 @@
 //! `NotificationListener`, and a courier `Notifier` feeding a Python `NotificationListener`
 //! (`tests/python/notification_listener.py`).
 
-mod common;
-
 use std::time::Duration;
 
-use common::{AMQP_URL, PATIENCE, Peer, STARTUP, amqp, awkward_payloads, interop_env, unique};
 use courier::{
     Context, Metadata, NotificationListener, NotificationMessage, Notifier, NotifierDriver, Priority, Target,
     notification_endpoint,
 };
+use courier_test_support::paths::InteropEnv;
+use courier_test_support::process::Peer;
+use courier_test_support::{PATIENCE, STARTUP, broker, paths, python, unique};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -112,7 +112,7 @@ impl Recorder {
 /// A courier listener on `topic`, consuming, and what it receives.
 async fn courier_listener(topic: &str) -> (NotificationListener, mpsc::Receiver<NotificationMessage>) {
     let (tx, rx) = mpsc::channel(64);
-    let listener = NotificationListener::builder(amqp().await)
+    let listener = NotificationListener::builder(broker::transport().await)
         .target(Target::new(topic))
         .endpoint(Recorder(tx))
         .build()
@@ -146,15 +146,15 @@ fn assert_oslo_metadata(message_id: &str, timestamp: &str) {
     );
 }
 
-async fn python_notifier(env: &common::InteropEnv, topic: &str, driver: &str) -> Peer {
+async fn python_notifier(env: &InteropEnv, topic: &str, driver: &str) -> Peer {
     let mut peer =
-        Peer::python(env, "notifier.py", &["--url", AMQP_URL, "--topic", topic, "--driver", driver]);
+        Peer::python(env, "notifier.py", &["--url", broker::URL, "--topic", topic, "--driver", driver]);
     peer.ready().await;
     peer
 }
 
 async fn python_notifier_reaches_courier(driver: &str) {
-    let Some(env) = interop_env(&format!("python_{driver}_notifier_reaches_courier_listener")) else {
+    let Some(env) = paths::interop_env(&format!("python_{driver}_notifier_reaches_courier_listener")) else {
         return;
     };
     let topic = unique(&format!("py-notify-{driver}"));
@@ -190,7 +190,7 @@ async fn python_notifier_reaches_courier(driver: &str) {
         assert_oslo_metadata(&message.metadata.message_id, &message.metadata.timestamp);
     }
 
-    for (what, payload) in awkward_payloads() {
+    for (what, payload) in python::awkward_payloads() {
         let answer = notifier
             .request(json!({
                 "priority": "info", "publisher_id": "p", "event_type": format!("awkward.{what}"),
@@ -216,13 +216,16 @@ async fn python_messaging_notifier_reaches_courier_listener() {
 
 async fn courier_notifier_reaches_python(driver: NotifierDriver) {
     let name = driver.as_str();
-    let Some(env) = interop_env(&format!("courier_{name}_notifier_reaches_python_listener")) else { return };
+    let Some(env) = paths::interop_env(&format!("courier_{name}_notifier_reaches_python_listener")) else {
+        return;
+    };
     let topic = unique(&format!("rs-notify-{name}"));
     let mut listener =
-        Peer::python(&env, "notification_listener.py", &["--url", AMQP_URL, "--topic", &topic]);
+        Peer::python(&env, "notification_listener.py", &["--url", broker::URL, "--topic", &topic]);
     listener.wait_json(STARTUP, "ready line", |v| v["event"] == "ready").await;
-    let notifier =
-        Notifier::new(amqp().await, "compute.host9").with_topics([topic.as_str()]).with_driver(driver);
+    let notifier = Notifier::new(broker::transport().await, "compute.host9")
+        .with_topics([topic.as_str()])
+        .with_driver(driver);
 
     let ctx = Context::new()
         .with_user("u9")
@@ -257,7 +260,7 @@ async fn courier_notifier_reaches_python(driver: NotifierDriver) {
         );
     }
 
-    for (what, payload) in awkward_payloads() {
+    for (what, payload) in python::awkward_payloads() {
         let event_type = format!("awkward.{what}");
         notifier.info(&Context::new(), &event_type, &payload).await.expect("publish");
         let seen = listener

@@ -1,11 +1,12 @@
 //! A real Python oslo.messaging 18.3.1 `RPCClient` calling courier servers over RabbitMQ: the
 //! demo endpoints of `examples/server.rs`, served in-process, and the example binary itself.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{DemoServer, PATIENCE, Peer, amqp, awkward_payloads, interop_env, python_client, unique};
+use courier_test_support::demo::DemoServer;
+use courier_test_support::paths::InteropEnv;
+use courier_test_support::process::Peer;
+use courier_test_support::{PATIENCE, STARTUP, broker, paths, python, unique};
 use serde_json::{Value, json};
 
 fn ok(answer: &Value) -> &Value {
@@ -20,10 +21,10 @@ fn err(answer: &Value) -> &Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_calls_sync_and_async_methods() {
-    let Some(env) = interop_env("python_calls_sync_and_async_methods") else { return };
+    let Some(env) = paths::interop_env("python_calls_sync_and_async_methods") else { return };
     let topic = unique("py-calls");
-    let _server = DemoServer::start(amqp().await, &topic, "s1").await;
-    let mut py = python_client(&env, &topic, &[]).await;
+    let _server = DemoServer::start(broker::transport().await, &topic, "s1").await;
+    let mut py = python::client(&env, &topic, &[]).await;
 
     let payload = json!({"n": 1, "list": [1, "two", {"three": 3.0}]});
     let a = py.request(json!({"op": "call", "method": "echo", "args": {"payload": payload}})).await;
@@ -51,10 +52,10 @@ async fn python_calls_sync_and_async_methods() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_cast_reaches_the_server() {
-    let Some(env) = interop_env("python_cast_reaches_the_server") else { return };
+    let Some(env) = paths::interop_env("python_cast_reaches_the_server") else { return };
     let topic = unique("py-cast");
-    let mut server = DemoServer::start(amqp().await, &topic, "s1").await;
-    let mut py = python_client(&env, &topic, &[]).await;
+    let mut server = DemoServer::start(broker::transport().await, &topic, "s1").await;
+    let mut py = python::client(&env, &topic, &[]).await;
 
     let marker = unique("cast");
     let a = py.request(json!({"op": "cast", "method": "echo_sync", "args": {"payload": marker}})).await;
@@ -65,12 +66,12 @@ async fn python_cast_reaches_the_server() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_fanout_and_server_targeted_calls() {
-    let Some(env) = interop_env("python_fanout_and_server_targeted_calls") else { return };
+    let Some(env) = paths::interop_env("python_fanout_and_server_targeted_calls") else { return };
     let topic = unique("py-fanout");
-    let transport = amqp().await;
+    let transport = broker::transport().await;
     let mut a = DemoServer::start(transport.clone(), &topic, "a").await;
     let mut b = DemoServer::start(transport, &topic, "b").await;
-    let mut py = python_client(&env, &topic, &[]).await;
+    let mut py = python::client(&env, &topic, &[]).await;
 
     let marker = unique("fanout");
     let answer = py
@@ -94,10 +95,10 @@ async fn python_fanout_and_server_targeted_calls() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_namespace_and_version_routing() {
-    let Some(env) = interop_env("python_namespace_and_version_routing") else { return };
+    let Some(env) = paths::interop_env("python_namespace_and_version_routing") else { return };
     let topic = unique("py-routing");
-    let _server = DemoServer::start(amqp().await, &topic, "s1").await;
-    let mut py = python_client(&env, &topic, &[]).await;
+    let _server = DemoServer::start(broker::transport().await, &topic, "s1").await;
+    let mut py = python::client(&env, &topic, &[]).await;
 
     for version in ["2.3", "2.0", "2.1"] {
         let a = py
@@ -128,10 +129,10 @@ async fn python_namespace_and_version_routing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_sees_courier_failures_as_oslo_exceptions() {
-    let Some(env) = interop_env("python_sees_courier_failures_as_oslo_exceptions") else { return };
+    let Some(env) = paths::interop_env("python_sees_courier_failures_as_oslo_exceptions") else { return };
     let topic = unique("py-failures");
-    let _server = DemoServer::start(amqp().await, &topic, "s1").await;
-    let mut py = python_client(&env, &topic, &[]).await;
+    let _server = DemoServer::start(broker::transport().await, &topic, "s1").await;
+    let mut py = python::client(&env, &topic, &[]).await;
 
     let a =
         py.request(json!({"op": "call", "method": "fail", "args": {"message": "it broke: ünïcode"}})).await;
@@ -169,10 +170,10 @@ async fn python_sees_courier_failures_as_oslo_exceptions() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_call_times_out() {
-    let Some(env) = interop_env("python_call_times_out") else { return };
+    let Some(env) = paths::interop_env("python_call_times_out") else { return };
     let topic = unique("py-timeout");
-    let _server = DemoServer::start(amqp().await, &topic, "s1").await;
-    let mut py = python_client(&env, &topic, &[]).await;
+    let _server = DemoServer::start(broker::transport().await, &topic, "s1").await;
+    let mut py = python::client(&env, &topic, &[]).await;
 
     // Nobody serves this server name of the topic.
     let a = py
@@ -191,10 +192,10 @@ async fn python_call_times_out() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_call_monitor_keeps_a_long_sync_call_alive() {
-    let Some(env) = interop_env("python_call_monitor_keeps_a_long_sync_call_alive") else { return };
+    let Some(env) = paths::interop_env("python_call_monitor_keeps_a_long_sync_call_alive") else { return };
     let topic = unique("py-monitor");
-    let _server = DemoServer::start(amqp().await, &topic, "s1").await;
-    let mut py = python_client(&env, &topic, &[]).await;
+    let _server = DemoServer::start(broker::transport().await, &topic, "s1").await;
+    let mut py = python::client(&env, &topic, &[]).await;
 
     // Without heartbeats from courier, the client would give up after 2 s of silence.
     let a = py
@@ -209,12 +210,12 @@ async fn python_call_monitor_keeps_a_long_sync_call_alive() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_awkward_payloads_round_trip() {
-    let Some(env) = interop_env("python_awkward_payloads_round_trip") else { return };
+    let Some(env) = paths::interop_env("python_awkward_payloads_round_trip") else { return };
     let topic = unique("py-payloads");
-    let _server = DemoServer::start(amqp().await, &topic, "s1").await;
-    let mut py = python_client(&env, &topic, &[]).await;
+    let _server = DemoServer::start(broker::transport().await, &topic, "s1").await;
+    let mut py = python::client(&env, &topic, &[]).await;
 
-    for (what, payload) in awkward_payloads() {
+    for (what, payload) in python::awkward_payloads() {
         for method in ["echo", "echo_sync"] {
             let a = py.request(json!({"op": "call", "method": method, "args": {"payload": payload}})).await;
             assert!(a["ok"] == true, "{what} through {method} failed: {}", a["error"]);
@@ -227,18 +228,20 @@ async fn python_awkward_payloads_round_trip() {
 /// and on SIGTERM lets the call in flight finish and reply before it exits.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn example_server_binary_serves_python_and_stops_gracefully() {
-    let Some(env) = interop_env("example_server_binary_serves_python_and_stops_gracefully") else { return };
+    let Some(env) = paths::interop_env("example_server_binary_serves_python_and_stops_gracefully") else {
+        return;
+    };
     let topic = unique("py-example");
     let exchange = "courier-interop";
     let binary = build_example_server(&env).await;
     let mut example = Peer::spawn(
         "examples/server",
         &binary,
-        &["--url", common::AMQP_URL, "--topic", &topic, "--server", "ex1", "--exchange", exchange],
+        &["--url", broker::URL, "--topic", &topic, "--server", "ex1", "--exchange", exchange],
         &env.root,
     );
-    example.wait_stderr(common::STARTUP, &format!("consuming on topic {topic} as server ex1")).await;
-    let mut py = python_client(&env, &topic, &["--exchange", exchange]).await;
+    example.wait_stderr(STARTUP, &format!("consuming on topic {topic} as server ex1")).await;
+    let mut py = python::client(&env, &topic, &["--exchange", exchange]).await;
 
     let a = py.request(json!({"op": "call", "method": "whoami"})).await;
     assert_eq!(ok(&a), &json!("ex1"));
@@ -259,7 +262,7 @@ async fn example_server_binary_serves_python_and_stops_gracefully() {
 
 /// Builds `examples/server.rs` with the profile and target directory of this test, and returns
 /// the binary.
-async fn build_example_server(env: &common::InteropEnv) -> std::path::PathBuf {
+async fn build_example_server(env: &InteropEnv) -> std::path::PathBuf {
     let exe = std::env::current_exe().expect("the test binary's path");
     // <target>/<profile>/deps/<test binary>
     let profile_dir = exe.parent().and_then(std::path::Path::parent).expect("a profile directory");

@@ -1,12 +1,11 @@
 //! courier's `RpcClient` calling a real Python oslo.messaging 18.3.1 `RPCServer` over RabbitMQ
 //! (`tests/python/rpc_server.py`).
 
-mod common;
-
 use std::time::Duration;
 
-use common::{PATIENCE, Peer, amqp, awkward_payloads, interop_env, python_server, unique};
 use courier::{Context, Error, RpcClient, Target};
+use courier_test_support::process::Peer;
+use courier_test_support::{PATIENCE, broker, paths, python, unique};
 use serde_json::{Map, Value, json};
 
 fn args(value: Value) -> Map<String, Value> {
@@ -17,7 +16,7 @@ fn args(value: Value) -> Map<String, Value> {
 }
 
 async fn client(topic: &str) -> RpcClient {
-    RpcClient::new(amqp().await, Target::new(topic)).with_timeout(PATIENCE)
+    RpcClient::new(broker::transport().await, Target::new(topic)).with_timeout(PATIENCE)
 }
 
 /// The next `{"event": "handled"}` line of a Python server for `method`.
@@ -31,9 +30,9 @@ async fn handled(server: &mut Peer, method: &str, payload: &Value) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn courier_calls_a_python_server() {
-    let Some(env) = interop_env("courier_calls_a_python_server") else { return };
+    let Some(env) = paths::interop_env("courier_calls_a_python_server") else { return };
     let topic = unique("rs-call");
-    let mut server = python_server(&env, &topic, "py1").await;
+    let mut server = python::server(&env, &topic, "py1").await;
     let client = client(&topic).await;
     let ctx =
         Context::new().with_user("alice").with_request_id("req-42").with("custom", json!({"k": [1, 2]}));
@@ -56,10 +55,10 @@ async fn courier_calls_a_python_server() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn courier_casts_and_fanouts_reach_python_servers() {
-    let Some(env) = interop_env("courier_casts_and_fanouts_reach_python_servers") else { return };
+    let Some(env) = paths::interop_env("courier_casts_and_fanouts_reach_python_servers") else { return };
     let topic = unique("rs-cast");
-    let mut a = python_server(&env, &topic, "a").await;
-    let mut b = python_server(&env, &topic, "b").await;
+    let mut a = python::server(&env, &topic, "a").await;
+    let mut b = python::server(&env, &topic, "b").await;
     let client = client(&topic).await;
     let ctx = Context::new().with_user("carol");
 
@@ -102,9 +101,9 @@ async fn courier_casts_and_fanouts_reach_python_servers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_exceptions_arrive_as_courier_errors() {
-    let Some(env) = interop_env("python_exceptions_arrive_as_courier_errors") else { return };
+    let Some(env) = paths::interop_env("python_exceptions_arrive_as_courier_errors") else { return };
     let topic = unique("rs-errors");
-    let _server = python_server(&env, &topic, "py1").await;
+    let _server = python::server(&env, &topic, "py1").await;
     let client = client(&topic).await;
     let ctx = Context::new();
 
@@ -140,11 +139,12 @@ async fn python_exceptions_arrive_as_courier_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn courier_call_to_python_times_out_and_call_monitor_keeps_it_alive() {
-    let Some(env) = interop_env("courier_call_to_python_times_out_and_call_monitor_keeps_it_alive") else {
+    let Some(env) = paths::interop_env("courier_call_to_python_times_out_and_call_monitor_keeps_it_alive")
+    else {
         return;
     };
     let topic = unique("rs-timeout");
-    let _server = python_server(&env, &topic, "py1").await;
+    let _server = python::server(&env, &topic, "py1").await;
     let client = client(&topic).await;
     let ctx = Context::new();
 
@@ -169,13 +169,13 @@ async fn courier_call_to_python_times_out_and_call_monitor_keeps_it_alive() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn courier_awkward_payloads_round_trip_through_python() {
-    let Some(env) = interop_env("courier_awkward_payloads_round_trip_through_python") else { return };
+    let Some(env) = paths::interop_env("courier_awkward_payloads_round_trip_through_python") else { return };
     let topic = unique("rs-payloads");
-    let _server = python_server(&env, &topic, "py1").await;
+    let _server = python::server(&env, &topic, "py1").await;
     let client = client(&topic).await;
     let ctx = Context::new().with_user("ünïcødé ✓");
 
-    for (what, payload) in awkward_payloads() {
+    for (what, payload) in python::awkward_payloads() {
         let result = client
             .call(&ctx, "echo", args(json!({"payload": payload})))
             .await

@@ -2,12 +2,9 @@
 //! broker's TLS listener (127.0.0.1:5671, set up by scripts/test-env.sh with a throwaway CA);
 //! with a wrong CA, connecting fails with a clear error.
 
-mod support;
-
-use std::path::PathBuf;
-
 use courier::{Context, RpcClient, RpcServer, Target, rpc_endpoint};
-use support::{PATIENCE, unique};
+use courier_test_support::paths::tls_url;
+use courier_test_support::{PATIENCE, unique};
 
 struct Secure;
 
@@ -16,20 +13,6 @@ impl Secure {
     async fn hello(&self) -> &'static str {
         "over tls"
     }
-}
-
-fn tls_file(name: &str) -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-env/tls").join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run scripts/test-env.sh (the README's test command does)",
-        path.display()
-    );
-    path
-}
-
-fn tls_url(ca: &str) -> String {
-    format!("rabbit://guest:guest@127.0.0.1:5671/?ssl=true&ssl_ca_file={}", tls_file(ca).display())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,31 +1,26 @@
 //! `courier` against real Python oslo.messaging peers (tests/python) over the RabbitMQ on
 //! 127.0.0.1:5672: the command-line tool works with any oslo.messaging deployment.
 
-mod cli_support;
-
-use cli_support::*;
+use courier_test_support::{PATIENCE, broker, cli, paths, python, unique};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn courier_calls_and_casts_a_python_rpc_server() {
-    if !broker_available("courier_calls_a_python_rpc_server") {
-        return;
-    }
-    let Some(python) = python("courier_calls_a_python_rpc_server") else { return };
+    let Some(env) = paths::interop_env("courier_calls_a_python_rpc_server") else { return };
     let (exchange, topic) = (unique("courier-cli-py"), unique("cli-py"));
-    let mut server = python_peer(
-        &python,
+    let mut server = python::peer(
+        &env,
         "rpc_server.py",
         &["--topic", &topic, "--server", "pyhost", "--exchange", &exchange],
     );
-    server.wait_json("event", "ready").await;
+    server.ready().await;
     let command = |extra: &[&str]| {
-        let mut cli = courier();
-        cli.args(["--url", BROKER_URL, "call", "--exchange", &exchange, "--topic", &topic]).args(extra);
+        let mut cli = cli::command();
+        cli.args(["--url", broker::URL, "call", "--exchange", &exchange, "--topic", &topic]).args(extra);
         cli
     };
 
-    let run = exec(
+    let run = cli::run(
         command(&[
             "--context",
             r#"{"user": "alice"}"#,
@@ -36,26 +31,26 @@ async fn courier_calls_and_casts_a_python_rpc_server() {
         None,
     )
     .await;
-    run.assert_code(0);
-    assert_eq!(run.json(), json!({"a": [1, 2.5, "x"]}));
-    let handled = server.wait_json("event", "handled").await;
+    let run = run.code(0);
+    assert_eq!(cli::stdout_json(&run), json!({"a": [1, 2.5, "x"]}));
+    let handled = server.wait_field("event", "handled").await;
     assert_eq!(handled["ctxt"]["user"], "alice");
 
-    let run = exec(command(&["--namespace", "py", "--version", "2.1", "which"]), None).await;
-    run.assert_code(0);
-    assert_eq!(run.json(), "py-2.1");
+    let run = cli::run(command(&["--namespace", "py", "--version", "2.1", "which"]), None).await;
+    let run = run.code(0);
+    assert_eq!(cli::stdout_json(&run), "py-2.1");
 
     // Python's exceptions arrive as one JSON line, exit 1.
-    let run = exec(command(&["fail"]), None).await;
-    run.assert_code(1);
-    let error = run.error_json();
+    let run = cli::run(command(&["fail"]), None).await;
+    let run = run.code(1);
+    let error = cli::stderr_json(&run);
     assert_eq!((&error["class"], &error["module"]), (&json!("ValueError"), &json!("builtins")));
     assert!(error["message"].as_str().is_some_and(|m| m.contains("bad things")), "{run:?}");
 
-    let run = exec(command(&["nope"]), None).await;
-    run.assert_code(1);
+    let run = cli::run(command(&["nope"]), None).await;
+    let run = run.code(1);
     assert_eq!(
-        run.error_json(),
+        cli::stderr_json(&run),
         json!({
             "class": "NoSuchMethod",
             "module": "oslo_messaging.rpc.dispatcher",
@@ -63,15 +58,15 @@ async fn courier_calls_and_casts_a_python_rpc_server() {
         })
     );
 
-    let run = exec(command(&["--timeout", "0.5", "slow", "--args", r#"{"seconds": 3}"#]), None).await;
-    run.assert_code(2);
+    let run = cli::run(command(&["--timeout", "0.5", "slow", "--args", r#"{"seconds": 3}"#]), None).await;
+    run.code(2);
 
-    let mut cast = courier();
-    cast.args(["cast", "--url", BROKER_URL, "--exchange", &exchange, "--topic", &topic, "--fanout", "echo"]);
+    let mut cast = cli::command();
+    cast.args(["cast", "--url", broker::URL, "--exchange", &exchange, "--topic", &topic, "--fanout", "echo"]);
     cast.args(["--args", r#"{"payload": "to everyone"}"#]);
-    exec(cast, None).await.assert_code(0);
+    cli::run(cast, None).await.code(0);
     loop {
-        let handled = server.wait_json("event", "handled").await;
+        let handled = server.wait_field("event", "handled").await;
         if handled["payload"] == "to everyone" {
             assert_eq!(handled["method"], "echo");
             break;
@@ -81,20 +76,17 @@ async fn courier_calls_and_casts_a_python_rpc_server() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn courier_listen_prints_what_a_python_notifier_sends() {
-    if !broker_available("courier_listen_prints_python_notifications") {
-        return;
-    }
-    let Some(python) = python("courier_listen_prints_python_notifications") else { return };
+    let Some(env) = paths::interop_env("courier_listen_prints_python_notifications") else { return };
     let (exchange, topic) = (unique("courier-cli-py"), unique("cli-py-notifications"));
-    let mut listen = Spawned::start({
-        let mut cli = courier();
-        cli.args(["listen", "--url", BROKER_URL, "--exchange", &exchange, "--topic", &topic]);
+    let mut listen = cli::spawn({
+        let mut cli = cli::command();
+        cli.args(["listen", "--url", broker::URL, "--exchange", &exchange, "--topic", &topic]);
         cli
     });
-    listen.wait_stderr("consuming notifications").await;
+    listen.wait_stderr(PATIENCE, "consuming notifications").await;
 
-    let mut notifier = python_peer(&python, "notifier.py", &["--topic", &topic, "--exchange", &exchange]);
-    notifier.wait_json("event", "ready").await;
+    let mut notifier = python::peer(&env, "notifier.py", &["--topic", &topic, "--exchange", &exchange]);
+    notifier.ready().await;
     notifier.send_line(
         &json!({
             "id": 1, "priority": "warn", "publisher_id": "compute.py1",
@@ -103,10 +95,10 @@ async fn courier_listen_prints_what_a_python_notifier_sends() {
         })
         .to_string(),
     );
-    let answer = notifier.wait_json("id", 1).await;
+    let answer = notifier.wait_field("id", 1).await;
     assert_eq!(answer["ok"], true, "{answer}");
 
-    let line = listen.next_line().await;
+    let line = listen.next_line(PATIENCE).await;
     assert!(!line.contains("s3cret"), "{line}");
     let line: serde_json::Value = serde_json::from_str(&line).expect("a JSON line");
     let keys: Vec<&String> = line.as_object().expect("an object").keys().collect();
@@ -127,17 +119,14 @@ async fn courier_listen_prints_what_a_python_notifier_sends() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn courier_notify_reaches_a_python_notification_listener() {
-    if !broker_available("courier_notify_reaches_a_python_listener") {
-        return;
-    }
-    let Some(python) = python("courier_notify_reaches_a_python_listener") else { return };
+    let Some(env) = paths::interop_env("courier_notify_reaches_a_python_listener") else { return };
     let (exchange, topic) = (unique("courier-cli-py"), unique("cli-py-notify"));
     let mut listener =
-        python_peer(&python, "notification_listener.py", &["--topic", &topic, "--exchange", &exchange]);
-    listener.wait_json("event", "ready").await;
+        python::peer(&env, "notification_listener.py", &["--topic", &topic, "--exchange", &exchange]);
+    listener.ready().await;
 
-    let mut notify = courier();
-    notify.args(["notify", "--url", BROKER_URL, "--exchange", &exchange, "--topic", &topic]);
+    let mut notify = cli::command();
+    notify.args(["notify", "--url", broker::URL, "--exchange", &exchange, "--topic", &topic]);
     notify.args([
         "--priority",
         "error",
@@ -147,9 +136,9 @@ async fn courier_notify_reaches_a_python_notification_listener() {
         "cli.host",
     ]);
     notify.args(["--context", r#"{"user": "u1", "auth_token": "s3cret"}"#, "--payload", "-"]);
-    exec(notify, Some(r#"{"instance_id": 7, "reason": "ünïcode"}"#)).await.assert_code(0);
+    cli::run(notify, Some(r#"{"instance_id": 7, "reason": "ünïcode"}"#)).await.code(0);
 
-    let seen = listener.wait_json("event_type", "compute.instance.fail").await;
+    let seen = listener.wait_field("event_type", "compute.instance.fail").await;
     assert_eq!(seen["priority"], "error", "{seen}");
     assert_eq!(seen["publisher_id"], "cli.host", "{seen}");
     assert_eq!(seen["payload"], json!({"instance_id": 7, "reason": "ünïcode"}), "{seen}");

@@ -2,56 +2,14 @@
 //! and notification listeners over the RabbitMQ on 127.0.0.1:5672. Each test has its own
 //! exchange, topic and pool names.
 
-mod cli_support;
-
 use std::sync::Arc;
 
-use cli_support::*;
-use courier::{
-    Context, MethodKind, NotificationEndpoint, NotificationEndpointInfo, NotificationInvocation,
-    NotificationListener, NotificationMessage, NotificationResult, Notifier, Priority, PriorityMethod,
-    Target, Transport,
-};
+use courier::testing::{NotificationTap, Tapped};
+use courier::{Context, NotificationListener, NotificationMessage, Notifier, Priority, Target, Transport};
+use courier_test_support::process::Peer;
+use courier_test_support::{PATIENCE, broker, cli, unique, within};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
-
-/// Collects every notification it is given, of any priority.
-struct Collector(mpsc::UnboundedSender<NotificationMessage>);
-
-impl NotificationEndpoint for Collector {
-    fn endpoint_info(&self) -> &'static NotificationEndpointInfo {
-        const fn row(priority: Priority) -> PriorityMethod {
-            PriorityMethod { priority, kind: MethodKind::Async }
-        }
-        static INFO: NotificationEndpointInfo = NotificationEndpointInfo {
-            type_name: "Collector",
-            batch: false,
-            methods: &[
-                row(Priority::Audit),
-                row(Priority::Debug),
-                row(Priority::Info),
-                row(Priority::Warn),
-                row(Priority::Error),
-                row(Priority::Critical),
-                row(Priority::Sample),
-            ],
-        };
-        &INFO
-    }
-
-    fn invoke(
-        self: Arc<Self>,
-        _priority: Priority,
-        messages: Vec<NotificationMessage>,
-    ) -> NotificationInvocation {
-        NotificationInvocation::Async(Box::pin(async move {
-            for message in messages {
-                let _ = self.0.send(message);
-            }
-            Ok(NotificationResult::Handled)
-        }))
-    }
-}
 
 /// A topic on its own exchange, with a transport to publish and consume in-process.
 struct Fixture {
@@ -62,22 +20,25 @@ struct Fixture {
 
 impl Fixture {
     async fn start(test: &str) -> Option<Self> {
-        if !broker_available(test) {
+        if !broker::available(test) {
             return None;
         }
         let exchange = unique("courier-cli");
-        Some(Self { transport: transport(&exchange).await, exchange, topic: unique("cli-notifications") })
+        Some(Self {
+            transport: broker::transport_on(broker::URL, &exchange).await,
+            exchange,
+            topic: unique("cli-notifications"),
+        })
     }
 
     /// A started in-process listener (the deployment's own consumer, or a pool member).
-    async fn listener(
-        &self,
-        pool: Option<&str>,
-    ) -> (NotificationListener, mpsc::UnboundedReceiver<NotificationMessage>) {
-        let (sender, received) = mpsc::unbounded_channel();
-        let mut builder = NotificationListener::builder(Arc::clone(&self.transport))
-            .target(Target::new(&self.topic))
-            .endpoint(Collector(sender));
+    async fn listener(&self, pool: Option<&str>) -> (NotificationListener, mpsc::Receiver<Tapped>) {
+        let (taps, received) = NotificationTap::channel(&Priority::ALL, 16);
+        let mut builder =
+            NotificationListener::builder(Arc::clone(&self.transport)).target(Target::new(&self.topic));
+        for tap in taps {
+            builder = builder.endpoint(tap);
+        }
         if let Some(pool) = pool {
             builder = builder.pool(pool);
         }
@@ -92,22 +53,22 @@ impl Fixture {
 
     /// `courier <command> --url ... --exchange ... --topic ...`, then `extra`.
     fn command(&self, command: &str, extra: &[&str]) -> std::process::Command {
-        let mut cli = courier();
-        cli.args([command, "--url", BROKER_URL, "--exchange", &self.exchange, "--topic", &self.topic]);
+        let mut cli = cli::command();
+        cli.args([command, "--url", broker::URL, "--exchange", &self.exchange, "--topic", &self.topic]);
         cli.args(extra);
         cli
     }
 
     /// Starts `courier listen` and waits until it says it is consuming.
-    async fn listen(&self, extra: &[&str]) -> Spawned {
-        let mut listen = Spawned::start(self.command("listen", extra));
-        listen.wait_stderr("consuming notifications").await;
+    async fn listen(&self, extra: &[&str]) -> Peer {
+        let mut listen = cli::spawn(self.command("listen", extra));
+        listen.wait_stderr(PATIENCE, "consuming notifications").await;
         listen
     }
 }
 
-async fn next(received: &mut mpsc::UnboundedReceiver<NotificationMessage>) -> NotificationMessage {
-    within("a notification", received.recv()).await.expect("the listener is alive")
+async fn next(received: &mut mpsc::Receiver<Tapped>) -> NotificationMessage {
+    within("a notification", received.recv()).await.expect("the listener is alive").ack()
 }
 
 fn parse_line(line: &str) -> Value {
@@ -118,8 +79,8 @@ fn parse_line(line: &str) -> Value {
 async fn notify_publishes_what_listeners_receive() {
     let Some(fixture) = Fixture::start("notify").await else { return };
     let (listener, mut received) = fixture.listener(None).await;
-    let payload = TempFile::new("courier-payload.json", r#"{"instance_id": "i-1", "state": "active"}"#);
-    let run = exec(
+    let payload = cli::temp_file(r#"{"instance_id": "i-1", "state": "active"}"#);
+    let run = cli::run(
         fixture.command(
             "notify",
             &[
@@ -132,14 +93,13 @@ async fn notify_publishes_what_listeners_receive() {
                 "--context",
                 r#"{"user": "alice", "auth_token": "s3cret"}"#,
                 "--payload",
-                &format!("@{}", payload.path()),
+                &format!("@{}", cli::path_arg(&payload)),
             ],
         ),
         None,
     )
     .await;
-    run.assert_code(0);
-    assert!(run.stdout.is_empty() && run.stderr.is_empty(), "{run:?}");
+    run.code(0).stdout("").stderr("");
 
     let message = next(&mut received).await;
     assert_eq!(message.priority, Priority::Error);
@@ -151,8 +111,9 @@ async fn notify_publishes_what_listeners_receive() {
 
     // Defaults: priority info, publisher `courier`; the payload may be any JSON, from stdin.
     let run =
-        exec(fixture.command("notify", &["--event-type", "ping", "--payload", "-"]), Some("[1, 2]")).await;
-    run.assert_code(0);
+        cli::run(fixture.command("notify", &["--event-type", "ping", "--payload", "-"]), Some("[1, 2]"))
+            .await;
+    run.code(0);
     let message = next(&mut received).await;
     assert_eq!((message.priority, message.publisher_id.as_str()), (Priority::Info, "courier"));
     assert_eq!(message.payload, json!([1, 2]));
@@ -173,7 +134,8 @@ async fn listen_prints_json_lines_from_a_private_queue_and_stops_on_sigint() {
     notifier.error(&ctx, "compute.instance.create.error", json!({"n": 2})).await.unwrap();
 
     // Priorities may travel on different queues: order the two lines by payload.
-    let mut lines = vec![parse_line(&listen.next_line().await), parse_line(&listen.next_line().await)];
+    let mut lines =
+        vec![parse_line(&listen.next_line(PATIENCE).await), parse_line(&listen.next_line(PATIENCE).await)];
     lines.sort_by_key(|line| line["payload"]["n"].as_i64());
     for line in &lines {
         let keys: Vec<&String> = line.as_object().expect("a JSON object").keys().collect();
@@ -213,7 +175,7 @@ async fn listen_filters_priorities() {
     let ctx = Context::new();
     notifier.info(&ctx, "skipped", json!(1)).await.unwrap();
     notifier.critical(&ctx, "shown", json!(2)).await.unwrap();
-    let line = parse_line(&listen.next_line().await);
+    let line = parse_line(&listen.next_line(PATIENCE).await);
     assert_eq!((&line["priority"], &line["event_type"]), (&json!("critical"), &json!("shown")));
     listen.interrupt();
     let (code, rest) = listen.exit().await;
@@ -229,7 +191,7 @@ async fn listen_with_a_pool_joins_that_pool() {
     let mut listen = fixture.listen(&["--pool", &pool]).await;
     let notifier = fixture.notifier();
     notifier.warn(&Context::new(), "while listening", json!(1)).await.unwrap();
-    assert_eq!(parse_line(&listen.next_line().await)["event_type"], "while listening");
+    assert_eq!(parse_line(&listen.next_line(PATIENCE).await)["event_type"], "while listening");
     listen.interrupt();
     let (code, _) = listen.exit().await;
     assert_eq!(code, Some(0));

@@ -1,12 +1,12 @@
 //! `courier call` and `courier cast` end to end: the real binary against courier RPC servers over
 //! the RabbitMQ on 127.0.0.1:5672. Each test has its own exchange and topic.
 
-mod cli_support;
-
 use std::sync::Arc;
 
-use cli_support::*;
+use assert_cmd::assert::Assert;
 use courier::{Context, RemoteException, RpcServer, Target, Transport, rpc_endpoint};
+use courier_test_support::{broker, cli, unique, within};
+use predicates::prelude::*;
 use serde_json::{Value, json};
 use tokio::sync::{Notify, mpsc};
 
@@ -66,12 +66,12 @@ impl Fixture {
     /// Starts a server named after each of `names`, or returns `None` (test skipped) without a
     /// broker.
     async fn start(test: &str, names: &[&str]) -> Option<Self> {
-        if !broker_available(test) {
+        if !broker::available(test) {
             return None;
         }
         let exchange = unique("courier-cli");
         let topic = unique("cli");
-        let transport = transport(&exchange).await;
+        let transport = broker::transport_on(broker::URL, &exchange).await;
         let (sender, seen) = mpsc::unbounded_channel();
         let release = Arc::new(Notify::new());
         let mut servers = Vec::new();
@@ -90,8 +90,8 @@ impl Fixture {
 
     /// `courier <command> --url ... --exchange ... --topic ...`, then `extra`.
     fn command(&self, command: &str, extra: &[&str]) -> std::process::Command {
-        let mut cli = courier();
-        cli.args([command, "--url", BROKER_URL, "--exchange", &self.exchange, "--topic", &self.topic]);
+        let mut cli = cli::command();
+        cli.args([command, "--url", broker::URL, "--exchange", &self.exchange, "--topic", &self.topic]);
         cli.args(extra);
         cli
     }
@@ -112,7 +112,7 @@ impl Fixture {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn call_prints_the_result_as_one_json_document() {
     let Some(fixture) = Fixture::start("call_prints_the_result", &["alpha", "beta"]).await else { return };
-    let run = exec(
+    let run = cli::run(
         fixture.command(
             "call",
             &["--context", r#"{"user": "alice"}"#, "echo", "--args", r#"{"payload": [1, "two"]}"#],
@@ -120,11 +120,11 @@ async fn call_prints_the_result_as_one_json_document() {
         None,
     )
     .await;
-    run.assert_code(0);
-    let result = run.json();
+    let run = run.code(0);
+    let result = cli::stdout_json(&run);
     assert_eq!(result["payload"], json!([1, "two"]));
     assert_eq!(result["user"], "alice");
-    assert!(run.stderr.is_empty(), "{run:?}");
+    run.stderr("");
 
     // --server picks one server; --version and --timeout are accepted.
     let run = run_to(
@@ -134,32 +134,31 @@ async fn call_prints_the_result_as_one_json_document() {
         r#"{"payload": null}"#,
     )
     .await;
-    run.assert_code(0);
-    assert_eq!(run.json(), json!({"payload": null, "user": null, "server": "beta"}));
+    let run = run.code(0);
+    assert_eq!(cli::stdout_json(&run), json!({"payload": null, "user": null, "server": "beta"}));
     fixture.stop().await;
 }
 
-async fn run_to(fixture: &Fixture, command: &str, extra: &[&str], args: &str) -> Run {
+async fn run_to(fixture: &Fixture, command: &str, extra: &[&str], args: &str) -> Assert {
     let mut extra = extra.to_vec();
     extra.extend(["--args", args]);
-    exec(fixture.command(command, &extra), None).await
+    cli::run(fixture.command(command, &extra), None).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn remote_errors_are_one_json_line_on_stderr_and_exit_1() {
     let Some(fixture) = Fixture::start("remote_errors", &["alpha"]).await else { return };
     let run = run_to(&fixture, "call", &["reserve"], r#"{"count": 99}"#).await;
-    run.assert_code(1);
-    assert!(run.stdout.is_empty(), "{run:?}");
+    let run = run.code(1).stdout("");
     assert_eq!(
-        run.error_json(),
+        cli::stderr_json(&run),
         json!({"class": "QuotaExceeded", "module": "nova.exception", "message": "quota exceeded: 99 requested"})
     );
 
     let run = run_to(&fixture, "call", &["no_such_method"], "{}").await;
-    run.assert_code(1);
+    let run = run.code(1);
     assert_eq!(
-        run.error_json(),
+        cli::stderr_json(&run),
         json!({
             "class": "NoSuchMethod",
             "module": "oslo_messaging.rpc.dispatcher",
@@ -168,8 +167,8 @@ async fn remote_errors_are_one_json_line_on_stderr_and_exit_1() {
     );
 
     let run = run_to(&fixture, "call", &["--version", "2.0", "echo"], r#"{"payload": 1}"#).await;
-    run.assert_code(1);
-    let error = run.error_json();
+    let run = run.code(1);
+    let error = cli::stderr_json(&run);
     assert_eq!(
         (&error["class"], &error["module"]),
         (&json!("UnsupportedVersion"), &json!("oslo_messaging.rpc.dispatcher"))
@@ -178,79 +177,75 @@ async fn remote_errors_are_one_json_line_on_stderr_and_exit_1() {
 
     // A bad argument is the server's TypeError, still a remote error.
     let run = run_to(&fixture, "call", &["reserve"], r#"{"count": "many"}"#).await;
-    run.assert_code(1);
-    assert_eq!(run.error_json()["class"], "TypeError");
+    let run = run.code(1);
+    assert_eq!(cli::stderr_json(&run)["class"], "TypeError");
     fixture.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_without_a_reply_in_time_exits_2() {
     let Some(fixture) = Fixture::start("call_timeout", &["alpha"]).await else { return };
-    let run = exec(fixture.command("call", &["--timeout", "0.5", "stall"]), None).await;
-    run.assert_code(2);
-    assert!(run.stdout.is_empty(), "{run:?}");
-    assert_eq!(run.stderr.lines().count(), 1, "{run:?}");
-    assert!(run.stderr.starts_with("courier: timeout: timed out after 500ms"), "{run:?}");
+    let run = cli::run(fixture.command("call", &["--timeout", "0.5", "stall"]), None).await;
+    run.code(2)
+        .stdout("")
+        .stderr(cli::one_line())
+        .stderr(predicate::str::starts_with("courier: timeout: timed out after 500ms"));
     fixture.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn arguments_come_from_a_file_or_stdin() {
     let Some(fixture) = Fixture::start("args_from_file_or_stdin", &["alpha"]).await else { return };
-    let file = TempFile::new("courier-args.json", r#"{"payload": {"from": "file"}}"#);
-    let run = run_to(&fixture, "call", &["echo"], &format!("@{}", file.path())).await;
-    run.assert_code(0);
-    assert_eq!(run.json()["payload"], json!({"from": "file"}));
+    let file = cli::temp_file(r#"{"payload": {"from": "file"}}"#);
+    let run = run_to(&fixture, "call", &["echo"], &format!("@{}", cli::path_arg(&file))).await;
+    let run = run.code(0);
+    assert_eq!(cli::stdout_json(&run)["payload"], json!({"from": "file"}));
 
     let run =
-        exec(fixture.command("call", &["echo", "--args", "-"]), Some(r#"{"payload": "from stdin"}"#)).await;
-    run.assert_code(0);
-    assert_eq!(run.json()["payload"], "from stdin");
+        cli::run(fixture.command("call", &["echo", "--args", "-"]), Some(r#"{"payload": "from stdin"}"#))
+            .await;
+    let run = run.code(0);
+    assert_eq!(cli::stdout_json(&run)["payload"], "from stdin");
 
     // The context may come from stdin too.
-    let run = exec(
+    let run = cli::run(
         fixture.command("call", &["--context", "-", "echo", "--args", r#"{"payload": 0}"#]),
         Some(r#"{"user": "bob"}"#),
     )
     .await;
-    run.assert_code(0);
-    assert_eq!(run.json()["user"], "bob");
+    let run = run.code(0);
+    assert_eq!(cli::stdout_json(&run)["user"], "bob");
     fixture.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_url_and_exchange_come_from_a_service_config_file() {
     let Some(fixture) = Fixture::start("config_file", &["alpha"]).await else { return };
-    let config = TempFile::new(
-        "courier.conf",
-        &format!(
-            "[DEFAULT]\ndebug = true\ntransport_url = {BROKER_URL}\ncontrol_exchange = {}\n\n\
+    let config = cli::temp_file(&format!(
+        "[DEFAULT]\ndebug = true\ntransport_url = {url}\ncontrol_exchange = {}\n\n\
              [oslo_messaging_rabbit]\nheartbeat_timeout_threshold = 30\nrabbit_retry_interval = 2\n\
              rpc_conn_pool_size = 30\n",
-            fixture.exchange
-        ),
-    );
-    let mut command = courier();
-    command.args(["call", "--config-file", config.path(), "--topic", &fixture.topic, "echo"]);
+        fixture.exchange,
+        url = broker::URL,
+    ));
+    let mut command = cli::command();
+    command.args(["call", "--config-file", cli::path_arg(&config), "--topic", &fixture.topic, "echo"]);
     command.args(["--args", r#"{"payload": "via config"}"#]);
-    let run = exec(command, None).await;
-    run.assert_code(0);
-    assert_eq!(run.json()["payload"], "via config");
+    let run = cli::run(command, None).await;
+    let run = run.code(0);
+    assert_eq!(cli::stdout_json(&run)["payload"], "via config");
     // Options courier accepts but ignores (a pool size) do not clutter a one-shot command.
-    assert!(run.stderr.is_empty(), "{run:?}");
+    run.stderr("");
 
     // A wrong option in the file reaches the transport, which refuses it: exit 3, one line.
-    let bad = TempFile::new(
-        "courier-bad.conf",
-        &format!(
-            "[DEFAULT]\ntransport_url = {BROKER_URL}\n[oslo_messaging_rabbit]\nrabbit_qos_prefetch_count = lots\n"
-        ),
-    );
-    let mut command = courier();
-    command.args(["call", "--config-file", bad.path(), "--topic", &fixture.topic, "echo"]);
-    let run = exec(command, None).await;
-    run.assert_code(3);
-    assert!(run.stderr.contains("rabbit_qos_prefetch_count"), "{run:?}");
+    let bad = cli::temp_file(&format!(
+        "[DEFAULT]\ntransport_url = {}\n[oslo_messaging_rabbit]\nrabbit_qos_prefetch_count = lots\n",
+        broker::URL
+    ));
+    let mut command = cli::command();
+    command.args(["call", "--config-file", cli::path_arg(&bad), "--topic", &fixture.topic, "echo"]);
+    let run = cli::run(command, None).await;
+    run.code(3).stderr(predicate::str::contains("rabbit_qos_prefetch_count"));
     fixture.stop().await;
 }
 
@@ -258,40 +253,34 @@ async fn the_url_and_exchange_come_from_a_service_config_file() {
 async fn the_url_comes_from_the_environment_before_the_config_file() {
     let Some(fixture) = Fixture::start("env_url", &["alpha"]).await else { return };
     // The file's URL would fail (nothing listens on port 1); the environment's wins.
-    let config = TempFile::new(
-        "courier-env.conf",
-        &format!(
-            "[DEFAULT]\ntransport_url = rabbit://guest:guest@127.0.0.1:1/\ncontrol_exchange = {}\n",
-            fixture.exchange
-        ),
-    );
-    let mut command = courier();
-    command.env("COURIER_TRANSPORT_URL", BROKER_URL);
+    let config = cli::temp_file(&format!(
+        "[DEFAULT]\ntransport_url = rabbit://guest:guest@127.0.0.1:1/\ncontrol_exchange = {}\n",
+        fixture.exchange
+    ));
+    let mut command = cli::command();
+    command.env("COURIER_TRANSPORT_URL", broker::URL);
     command.args([
         "call",
         "--config-file",
-        config.path(),
+        cli::path_arg(&config),
         "--topic",
         &fixture.topic,
         "echo",
         "--args",
         r#"{"payload": "env"}"#,
     ]);
-    let run = exec(command, None).await;
-    run.assert_code(0);
-    assert_eq!(run.json()["payload"], "env");
+    let run = cli::run(command, None).await;
+    let run = run.code(0);
+    assert_eq!(cli::stdout_json(&run)["payload"], "env");
 
     // Without the environment, the file's URL is used, and it fails: exit 3, password hidden.
-    let secret = TempFile::new(
-        "courier-secret.conf",
-        "[DEFAULT]\ntransport_url = rabbit://guest:hunter2@127.0.0.1:1/\n",
-    );
-    let mut command = courier();
-    command.args(["-vv", "call", "--config-file", secret.path(), "--topic", &fixture.topic, "echo"]);
-    let run = exec(command, None).await;
-    run.assert_code(3);
-    assert!(run.stderr.contains("127.0.0.1:1"), "{run:?}");
-    assert!(!run.stderr.contains("hunter2"), "{run:?}");
+    let secret = cli::temp_file("[DEFAULT]\ntransport_url = rabbit://guest:hunter2@127.0.0.1:1/\n");
+    let mut command = cli::command();
+    command.args(["-vv", "call", "--config-file", cli::path_arg(&secret), "--topic", &fixture.topic, "echo"]);
+    let run = cli::run(command, None).await;
+    run.code(3)
+        .stderr(predicate::str::contains("127.0.0.1:1"))
+        .stderr(predicate::str::contains("hunter2").not());
     fixture.stop().await;
 }
 
@@ -299,20 +288,19 @@ async fn the_url_comes_from_the_environment_before_the_config_file() {
 async fn a_cast_reaches_the_server_and_the_command_does_not_wait() {
     let Some(mut fixture) = Fixture::start("cast", &["alpha"]).await else { return };
     let run = run_to(&fixture, "cast", &["record"], r#"{"note": "hello"}"#).await;
-    run.assert_code(0);
-    assert!(run.stdout.is_empty() && run.stderr.is_empty(), "{run:?}");
+    run.code(0).stdout("").stderr("");
     assert_eq!(fixture.next_seen().await, ("alpha".to_owned(), "hello".to_owned()));
 
     // The cast of a blocked method returns at once too.
-    let run = exec(fixture.command("cast", &["stall"]), None).await;
-    run.assert_code(0);
+    let run = cli::run(fixture.command("cast", &["stall"]), None).await;
+    run.code(0);
     fixture.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fanout_cast_reaches_every_server_and_a_server_cast_only_one() {
     let Some(mut fixture) = Fixture::start("fanout", &["alpha", "beta"]).await else { return };
-    run_to(&fixture, "cast", &["--fanout", "record"], r#"{"note": "everyone"}"#).await.assert_code(0);
+    run_to(&fixture, "cast", &["--fanout", "record"], r#"{"note": "everyone"}"#).await.code(0);
     let mut got = vec![fixture.next_seen().await, fixture.next_seen().await];
     got.sort();
     assert_eq!(
@@ -320,12 +308,10 @@ async fn a_fanout_cast_reaches_every_server_and_a_server_cast_only_one() {
         [("alpha".to_owned(), "everyone".to_owned()), ("beta".to_owned(), "everyone".to_owned())]
     );
 
-    run_to(&fixture, "cast", &["--server", "beta", "record"], r#"{"note": "just beta"}"#)
-        .await
-        .assert_code(0);
+    run_to(&fixture, "cast", &["--server", "beta", "record"], r#"{"note": "just beta"}"#).await.code(0);
     assert_eq!(fixture.next_seen().await, ("beta".to_owned(), "just beta".to_owned()));
     // Had alpha got it too, it would arrive before this call's answer is printed.
-    run_to(&fixture, "call", &["--server", "alpha", "echo"], r#"{"payload": 1}"#).await.assert_code(0);
+    run_to(&fixture, "call", &["--server", "alpha", "echo"], r#"{"payload": 1}"#).await.code(0);
     assert!(fixture.seen.try_recv().is_err(), "alpha got a cast meant for beta");
     fixture.stop().await;
 }

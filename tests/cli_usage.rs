@@ -1,42 +1,40 @@
 //! `courier` usage: help, version, and the mistakes that exit 3 before any broker is contacted.
 
-mod cli_support;
-
-use cli_support::*;
+use courier_test_support::{broker, cli};
+use predicates::prelude::*;
 
 #[test]
 fn help_and_version_exit_0_and_document_the_exit_codes() {
     for args in [&["--help"][..], &["call", "--help"], &["cast", "-h"]] {
-        let run = run_blocking(args);
-        run.assert_code(0);
-        assert!(run.stdout.contains("Exit codes:"), "{run:?}");
-        assert!(run.stdout.contains("2  the call timed out"), "{run:?}");
-        assert!(run.stdout.contains("COURIER_TRANSPORT_URL"), "{run:?}");
+        let run = cli::courier().args(args).assert();
+        run.code(0)
+            .stdout(predicate::str::contains("Exit codes:"))
+            .stdout(predicate::str::contains("2  the call timed out"))
+            .stdout(predicate::str::contains("COURIER_TRANSPORT_URL"));
     }
-    let run = run_blocking(&["--version"]);
-    run.assert_code(0);
-    assert!(run.stdout.starts_with("courier "), "{run:?}");
+    let run = cli::courier().args(["--version"]).assert();
+    run.code(0).stdout(predicate::str::starts_with("courier "));
 }
 
 #[track_caller]
 fn assert_usage_error(args: &[&str], expected: &str) {
-    let run = run_blocking(args);
-    run.assert_code(3);
-    assert!(run.stdout.is_empty(), "{run:?}");
-    assert_eq!(run.stderr.lines().count(), 1, "not one line: {run:?}");
-    assert!(run.stderr.starts_with("courier: error: "), "{run:?}");
-    assert!(run.stderr.contains(expected), "expected {expected:?}: {run:?}");
+    let run = cli::courier().args(args).assert();
+    run.code(3)
+        .stdout("")
+        .stderr(cli::one_line())
+        .stderr(predicate::str::starts_with("courier: error: "))
+        .stderr(predicate::str::contains(expected));
 }
 
 #[test]
 fn usage_mistakes_exit_3_with_one_line() {
-    assert_usage_error(&["call", "--url", BROKER_URL, "ping"], "--topic");
-    assert_usage_error(&["call", "--url", BROKER_URL, "--topic", "t"], "<METHOD>");
+    assert_usage_error(&["call", "--url", broker::URL, "ping"], "--topic");
+    assert_usage_error(&["call", "--url", broker::URL, "--topic", "t"], "<METHOD>");
     assert_usage_error(
-        &["call", "--url", BROKER_URL, "--topic", "t", "ping", "--timeout", "soon"],
+        &["call", "--url", broker::URL, "--topic", "t", "ping", "--timeout", "soon"],
         "--timeout",
     );
-    assert_usage_error(&["cast", "--url", BROKER_URL, "--topic", "t", "ping", "--bogus"], "--bogus");
+    assert_usage_error(&["cast", "--url", broker::URL, "--topic", "t", "ping", "--bogus"], "--bogus");
     assert_usage_error(&["frobnicate"], "frobnicate");
     assert_usage_error(&[], "no command given");
 }
@@ -67,9 +65,9 @@ fn malformed_json_exits_3_before_connecting() {
 #[test]
 fn a_missing_transport_url_exits_3_and_says_where_to_give_one() {
     assert_usage_error(&["call", "--topic", "t", "ping"], "COURIER_TRANSPORT_URL");
-    let config = TempFile::new("courier-empty.conf", "[DEFAULT]\ndebug = true\n");
+    let config = cli::temp_file("[DEFAULT]\ndebug = true\n");
     assert_usage_error(
-        &["call", "--config-file", config.path(), "--topic", "t", "ping"],
+        &["call", "--config-file", cli::path_arg(&config), "--topic", "t", "ping"],
         "has no [DEFAULT] transport_url",
     );
     assert_usage_error(
@@ -80,26 +78,22 @@ fn a_missing_transport_url_exits_3_and_says_where_to_give_one() {
 
 #[test]
 fn a_bad_url_exits_3_without_showing_the_password() {
-    let run = run_blocking(&[
-        "call",
-        "--url",
-        "rabbit://admin:hunter2@127.0.0.1:notaport/",
-        "--topic",
-        "t",
-        "ping",
-    ]);
-    run.assert_code(3);
-    assert!(run.stderr.contains("bad port") && !run.stderr.contains("hunter2"), "{run:?}");
+    let run = cli::courier()
+        .args(["call", "--url", "rabbit://admin:hunter2@127.0.0.1:notaport/", "--topic", "t", "ping"])
+        .assert();
+    run.code(3).stderr(predicate::str::contains("bad port").and(predicate::str::contains("hunter2").not()));
 }
 
 #[test]
 fn an_unreachable_broker_is_one_line_and_exit_3() {
     // Nothing listens on port 1 of the loopback address.
-    let run = run_blocking(&["call", "--url", "rabbit://guest:hunter2@127.0.0.1:1/", "--topic", "t", "ping"]);
-    run.assert_code(3);
-    assert_eq!(run.stderr.lines().count(), 1, "{run:?}");
-    assert!(run.stderr.starts_with("courier: error: broker connection failed"), "{run:?}");
-    assert!(!run.stderr.contains("hunter2"), "{run:?}");
+    let run = cli::courier()
+        .args(["call", "--url", "rabbit://guest:hunter2@127.0.0.1:1/", "--topic", "t", "ping"])
+        .assert();
+    run.code(3)
+        .stderr(cli::one_line())
+        .stderr(predicate::str::starts_with("courier: error: broker connection failed"))
+        .stderr(predicate::str::contains("hunter2").not());
 }
 
 #[test]

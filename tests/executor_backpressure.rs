@@ -1,15 +1,14 @@
 //! Back-pressure: with a bound of N, never more than N methods of a kind run at once, work
 //! beyond the bound and its small waiting queue stays in the broker, and nothing is lost.
 
-mod support;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use courier::{
     Context, DEFAULT_CONTROL_EXCHANGE, ExecutorConfig, RpcClient, RpcServer, Target, rpc_endpoint,
 };
-use support::{Gate, Gauge, unique};
+use courier_test_support::gauge::{Gate, Gauge};
+use courier_test_support::unique;
 
 struct Jobs {
     gate: Arc<Gate>,

@@ -1,11 +1,10 @@
 //! The `blocking` executor: one message at a time, in order.
 
-mod support;
-
 use std::sync::{Arc, Mutex};
 
 use courier::{Context, ExecutorConfig, RpcClient, RpcServer, Target, rpc_endpoint};
-use support::{Gauge, unique};
+use courier_test_support::gauge::Gauge;
+use courier_test_support::unique;
 
 struct Ordered {
     log: Arc<Mutex<Vec<u32>>>,

@@ -1,12 +1,11 @@
 //! The mixed executor keeps the kinds apart: blocking methods holding every sync slot do not
 //! stop async methods, and an async flood does not push sync work past its bound.
 
-mod support;
-
 use std::sync::Arc;
 
 use courier::{Context, ExecutorConfig, RpcClient, RpcServer, Target, rpc_endpoint};
-use support::{Gate, Gauge, PATIENCE, unique};
+use courier_test_support::gauge::{Gate, Gauge};
+use courier_test_support::{PATIENCE, unique};
 
 struct Worker {
     gate: Arc<Gate>,

@@ -3,8 +3,6 @@
 //! generated typed client against a real server over `fake://`. Also both macros on a block
 //! written by the user's own `macro_rules!`, whose types arrive in invisible groups.
 
-mod support;
-
 use std::sync::{Arc, Mutex};
 
 use courier::wire::Failure;
@@ -13,9 +11,9 @@ use courier::{
     NotificationEndpoint, NotificationInvocation, NotificationMessage, Priority, RemoteException, RpcClient,
     RpcServer, Target, notification_endpoint, rpc_endpoint,
 };
+use courier_test_support::{PATIENCE, unique};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use support::{PATIENCE, unique};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct Flavor {

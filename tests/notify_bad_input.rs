@@ -2,12 +2,11 @@
 //! rejected without requeue, one with an unknown priority is acknowledged, and the listener
 //! keeps going: the next good notification is handled and nothing is left in the queue.
 
-mod notify_common;
-
 use std::sync::Arc;
 
 use courier::{Context, Metadata, NotificationListener, Target, notification_endpoint};
-use notify_common::{Env, Seen, channel, seen, unique};
+use courier_test_support::transports::{Seen, TransportEnv, channel, seen};
+use courier_test_support::unique;
 use serde_json::{Value, json};
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -33,7 +32,7 @@ fn envelope(inner: &Value) -> Vec<u8> {
 }
 
 async fn bad_messages_are_dropped_and_the_listener_goes_on(url: &'static str) {
-    let env = Env::new(url).await;
+    let env = TransportEnv::new(url).await;
     let topic = unique("bad-input");
     let routing_key = format!("{topic}.info");
     let (sender, mut seen) = channel();
@@ -77,4 +76,4 @@ async fn bad_messages_are_dropped_and_the_listener_goes_on(url: &'static str) {
     assert_eq!(env.ready(&routing_key).await, 0);
 }
 
-on_both_transports!(bad_messages_are_dropped_and_the_listener_goes_on);
+courier_test_support::on_every_transport!(bad_messages_are_dropped_and_the_listener_goes_on);

@@ -1,8 +1,6 @@
 //! Batch listeners: endpoints receive the messages of one priority together, once `size`
 //! messages arrived or the timeout passed; a requeue (or error) requeues the whole group.
 
-mod notify_common;
-
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,7 +10,8 @@ use courier::{
     Context, Metadata, NotificationListener, NotificationMessage, NotificationResult, Target,
     notification_endpoint,
 };
-use notify_common::{Env, unique, within};
+use courier_test_support::transports::TransportEnv;
+use courier_test_support::{unique, within};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
@@ -66,7 +65,7 @@ fn set(events: &[&str]) -> BTreeSet<String> {
     events.iter().map(|e| (*e).to_owned()).collect()
 }
 
-async fn send(env: &Env, topic: &str, priority: courier::Priority, events: &[&str]) {
+async fn send(env: &TransportEnv, topic: &str, priority: courier::Priority, events: &[&str]) {
     let notifier = env.notifier("p", topic);
     for (n, event) in events.iter().enumerate() {
         notifier.notify(&Context::new(), priority, event, json!({"n": n})).await.unwrap();
@@ -74,7 +73,7 @@ async fn send(env: &Env, topic: &str, priority: courier::Priority, events: &[&st
 }
 
 async fn batches_by_size(url: &'static str) {
-    let env = Env::new(url).await;
+    let env = TransportEnv::new(url).await;
     let topic = unique("batch-size");
     let (endpoint, mut calls) = Batcher::new(0);
     let listener = NotificationListener::builder(Arc::clone(&env.transport))
@@ -96,7 +95,7 @@ async fn batches_by_size(url: &'static str) {
 }
 
 async fn batches_are_grouped_by_priority(url: &'static str) {
-    let env = Env::new(url).await;
+    let env = TransportEnv::new(url).await;
     let topic = unique("batch-groups");
     let (endpoint, mut calls) = Batcher::new(0);
     let listener = NotificationListener::builder(Arc::clone(&env.transport))
@@ -118,7 +117,7 @@ async fn batches_are_grouped_by_priority(url: &'static str) {
 }
 
 async fn a_requeue_requeues_the_whole_group(url: &'static str) {
-    let env = Env::new(url).await;
+    let env = TransportEnv::new(url).await;
     let topic = unique("batch-requeue");
     let (endpoint, mut calls) = Batcher::new(1);
     let listener = NotificationListener::builder(Arc::clone(&env.transport))
@@ -149,7 +148,7 @@ async fn a_requeue_requeues_the_whole_group(url: &'static str) {
 }
 
 async fn a_partial_batch_flushes_on_timeout(url: &'static str) {
-    let env = Env::new(url).await;
+    let env = TransportEnv::new(url).await;
     let topic = unique("batch-timeout");
     let (endpoint, mut calls) = Batcher::new(0);
     let listener = NotificationListener::builder(Arc::clone(&env.transport))
@@ -170,7 +169,7 @@ async fn a_partial_batch_flushes_on_timeout(url: &'static str) {
     listener.wait().await;
 }
 
-on_both_transports!(
+courier_test_support::on_every_transport!(
     batches_by_size,
     batches_are_grouped_by_priority,
     a_requeue_requeues_the_whole_group,
@@ -180,7 +179,7 @@ on_both_transports!(
 /// With the clock paused, the batch of two waits exactly the timeout: not before, and then.
 #[tokio::test(start_paused = true)]
 async fn the_timeout_starts_when_collecting_starts() {
-    let env = Env::new(notify_common::FAKE).await;
+    let env = TransportEnv::new(courier_test_support::transports::FAKE).await;
     let topic = unique("batch-clock");
     let (endpoint, mut calls) = Batcher::new(0);
     let listener = NotificationListener::builder(Arc::clone(&env.transport))

@@ -5,12 +5,11 @@
 //! Each filtered endpoint records what it sees; an unfiltered witness, last in the chain,
 //! records everything, so once the witness saw every message the others are done with them.
 
-mod notify_common;
-
 use std::sync::Arc;
 
 use courier::{Context, Metadata, NotificationFilter, NotificationListener, Target, notification_endpoint};
-use notify_common::{Env, Seen, channel, seen, unique};
+use courier_test_support::transports::{Seen, TransportEnv, channel, seen};
+use courier_test_support::unique;
 use serde_json::{Value, json};
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -44,7 +43,7 @@ fn case(event_type: &'static str, publisher_id: &'static str, context: Context, 
 }
 
 async fn each_field_kind_matches_and_mismatches(url: &'static str) {
-    let env = Env::new(url).await;
+    let env = TransportEnv::new(url).await;
     let topic = unique("filters");
     let (sender, mut seen) = channel();
     let filtered = [
@@ -116,7 +115,7 @@ async fn each_field_kind_matches_and_mismatches(url: &'static str) {
     assert_eq!(saw("witness").len(), cases.len());
 }
 
-on_both_transports!(each_field_kind_matches_and_mismatches);
+courier_test_support::on_every_transport!(each_field_kind_matches_and_mismatches);
 
 #[test]
 fn invalid_patterns_are_reported_with_their_field() {

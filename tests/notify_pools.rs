@@ -2,13 +2,12 @@
 //! listeners sharing a pool share its messages; a private-queue tap sees everything without
 //! taking messages from anyone.
 
-mod notify_common;
-
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use courier::{Context, Metadata, NotificationListener, Target, Transport, notification_endpoint};
-use notify_common::{Env, Seen, channel, seen, unique};
+use courier_test_support::transports::{Seen, TransportEnv, channel, seen};
+use courier_test_support::unique;
 use serde_json::{Value, json};
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -44,7 +43,7 @@ fn listener(
     builder.build().unwrap()
 }
 
-async fn send(env: &Env, topic: &str, count: usize) -> BTreeSet<String> {
+async fn send(env: &TransportEnv, topic: &str, count: usize) -> BTreeSet<String> {
     let notifier = env.notifier("p", topic);
     let mut events = BTreeSet::new();
     for i in 0..count {
@@ -63,7 +62,7 @@ fn events_of(reports: &[Seen], by: &str) -> Vec<String> {
 }
 
 async fn every_pool_gets_every_message(url: &'static str) {
-    let env = Env::new(url).await;
+    let env = TransportEnv::new(url).await;
     let topic = unique("pools");
     let (pool_a, pool_b) = (unique("pool-a"), unique("pool-b"));
     let (sender, mut seen) = channel();
@@ -89,7 +88,7 @@ async fn every_pool_gets_every_message(url: &'static str) {
 }
 
 async fn listeners_of_one_pool_share_its_messages(url: &'static str) {
-    let env = Env::new(url).await;
+    let env = TransportEnv::new(url).await;
     let topic = unique("shared-pool");
     let pool = unique("pool");
     let (sender, mut seen) = channel();
@@ -112,7 +111,7 @@ async fn listeners_of_one_pool_share_its_messages(url: &'static str) {
 }
 
 async fn a_tap_sees_everything_and_takes_nothing(url: &'static str) {
-    let env = Env::new(url).await;
+    let env = TransportEnv::new(url).await;
     let topic = unique("tap");
     let (sender, mut seen) = channel();
     let tap = NotificationListener::builder(Arc::clone(&env.transport))
@@ -132,7 +131,7 @@ async fn a_tap_sees_everything_and_takes_nothing(url: &'static str) {
     consumer.wait().await;
 }
 
-on_both_transports!(
+courier_test_support::on_every_transport!(
     every_pool_gets_every_message,
     listeners_of_one_pool_share_its_messages,
     a_tap_sees_everything_and_takes_nothing,

@@ -5,8 +5,6 @@
 //! The listeners use the blocking executor (one message at a time, in order), so a requeued
 //! message comes back before the next one and the order of reports is exact.
 
-mod notify_common;
-
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -14,7 +12,8 @@ use courier::{
     Context, ExecutorConfig, Metadata, NotificationListener, NotificationResult, Target,
     notification_endpoint,
 };
-use notify_common::{Env, Seen, channel, seen, unique};
+use courier_test_support::transports::{Seen, TransportEnv, channel, seen};
+use courier_test_support::unique;
 use serde_json::{Value, json};
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -121,7 +120,7 @@ async fn run(
     events: &[&str],
     expected: usize,
 ) -> Vec<(&'static str, String)> {
-    let env = Env::new(url).await;
+    let env = TransportEnv::new(url).await;
     let topic = unique("requeue");
     let (sender, mut seen) = channel();
     let mut builder = NotificationListener::builder(Arc::clone(&env.transport))
@@ -200,7 +199,7 @@ async fn the_first_requeue_stops_the_chain(url: &'static str) {
     assert_eq!(got, pairs(&[("first", "m1"), ("first", "m1"), ("second", "m1")]));
 }
 
-on_both_transports!(
+courier_test_support::on_every_transport!(
     requeue_allowed_delivers_again,
     requeue_not_allowed_acknowledges,
     an_error_requeues_and_delivers_again,

@@ -2,15 +2,14 @@
 //! oslo's message fields; listeners subscribe only to implemented priorities; notifiers publish
 //! once per topic, with either driver, and report publish failures.
 
-mod notify_common;
-
 use std::sync::Arc;
 
 use courier::{
     Context, Metadata, MethodKind, NotificationEndpoint, NotificationListener, NotifierDriver, Priority,
     Target, notification_endpoint,
 };
-use notify_common::{Env, Seen, channel, seen, unique, within};
+use courier_test_support::transports::{Seen, TransportEnv, channel, seen};
+use courier_test_support::{unique, within};
 use serde_json::{Value, json};
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -147,7 +146,7 @@ fn is_uuid4_with_dashes(text: &str) -> bool {
 }
 
 async fn every_priority_reaches_its_method(url: &'static str) {
-    let env = Env::new(url).await;
+    let env = TransportEnv::new(url).await;
     let topic = unique("routing");
     let (sender, mut seen) = channel();
     let listener = NotificationListener::builder(Arc::clone(&env.transport))
@@ -187,7 +186,7 @@ async fn every_priority_reaches_its_method(url: &'static str) {
 }
 
 async fn only_implemented_priorities_are_consumed(url: &'static str) {
-    let env = Env::new(url).await;
+    let env = TransportEnv::new(url).await;
     let topic = unique("routing-info");
     let (sender, mut seen) = channel();
     let listener = NotificationListener::builder(Arc::clone(&env.transport))
@@ -219,7 +218,7 @@ async fn only_implemented_priorities_are_consumed(url: &'static str) {
 }
 
 async fn one_publish_per_topic_with_either_driver(url: &'static str) {
-    let env = Env::new(url).await;
+    let env = TransportEnv::new(url).await;
     let (first, second) = (unique("topic-a"), unique("topic-b"));
     let (sender, mut seen) = channel();
     let listener = NotificationListener::builder(Arc::clone(&env.transport))
@@ -242,7 +241,7 @@ async fn one_publish_per_topic_with_either_driver(url: &'static str) {
 }
 
 async fn listeners_restart(url: &'static str) {
-    let env = Env::new(url).await;
+    let env = TransportEnv::new(url).await;
     let topic = unique("restart");
     let (sender, mut seen) = channel();
     let listener = NotificationListener::builder(Arc::clone(&env.transport))
@@ -263,7 +262,7 @@ async fn listeners_restart(url: &'static str) {
     listener.wait().await;
 }
 
-on_both_transports!(
+courier_test_support::on_every_transport!(
     every_priority_reaches_its_method,
     only_implemented_priorities_are_consumed,
     one_publish_per_topic_with_either_driver,
@@ -292,7 +291,7 @@ fn the_table_records_each_methods_kind() {
 
 #[tokio::test]
 async fn the_noop_driver_sends_nothing() {
-    let env = Env::new(notify_common::FAKE).await;
+    let env = TransportEnv::new(courier_test_support::transports::FAKE).await;
     let topic = unique("noop");
     let notifier = env.notifier("p", &topic).with_driver(NotifierDriver::Noop);
     assert!(!notifier.is_enabled());
@@ -304,7 +303,7 @@ async fn the_noop_driver_sends_nothing() {
 
 #[tokio::test]
 async fn publish_failures_are_returned() {
-    let env = Env::new(notify_common::FAKE).await;
+    let env = TransportEnv::new(courier_test_support::transports::FAKE).await;
     let notifier = env.notifier("p", &unique("closed"));
     env.transport.cleanup().await;
     let error =
@@ -314,7 +313,7 @@ async fn publish_failures_are_returned() {
 
 #[tokio::test]
 async fn oslo_fields_on_the_wire() {
-    let env = Env::new(notify_common::FAKE).await;
+    let env = TransportEnv::new(courier_test_support::transports::FAKE).await;
     let topic = unique("wire");
     let subscriptions = [(Target::new(&topic), "sample".to_owned())];
     let mut raw =

@@ -1,13 +1,12 @@
 //! The client's contract: timeouts, version caps, fanout, server-targeted calls, target rules,
 //! typed remote errors.
 
-mod support;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use courier::{Context, Error, RemoteException, RpcClient, RpcServer, Target, rpc_endpoint};
-use support::{Gauge, PATIENCE, unique};
+use courier_test_support::gauge::Gauge;
+use courier_test_support::{PATIENCE, unique};
 
 #[derive(Debug)]
 struct QuotaExceeded {

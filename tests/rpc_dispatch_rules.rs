@@ -1,11 +1,9 @@
 //! The dispatcher's rules, as a caller sees them: namespaces and versions, NoSuchMethod vs
 //! UnsupportedVersion, private methods, argument errors naming the argument, the ping method.
 
-mod support;
-
 use courier::{Context, Error, RpcClient, RpcServer, Target, rpc_endpoint, to_args};
+use courier_test_support::{PATIENCE, unique};
 use serde_json::{Value, json};
-use support::{PATIENCE, unique};
 
 struct Plain;
 

@@ -1,10 +1,8 @@
 //! A panic in a sync or an async method becomes a failure reply naming the panic; the server
 //! lives on.
 
-mod support;
-
 use courier::{Context, Error, RpcClient, RpcServer, Target, rpc_endpoint};
-use support::{PATIENCE, unique};
+use courier_test_support::{PATIENCE, unique};
 
 struct Fragile;
 

@@ -1,12 +1,11 @@
 //! Graceful stop: in-flight calls all get their replies, nothing new starts after stop, and the
 //! server can be started again to pick up what waited in the broker.
 
-mod support;
-
 use std::sync::Arc;
 
 use courier::{Context, RpcClient, RpcServer, Target, rpc_endpoint};
-use support::{Gate, Gauge, PATIENCE, unique};
+use courier_test_support::gauge::{Gate, Gauge};
+use courier_test_support::{PATIENCE, unique};
 
 struct Slow {
     gate: Arc<Gate>,

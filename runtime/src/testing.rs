@@ -1,5 +1,6 @@
 //! Helpers for tests of services built on courier: fixtures of real oslo.messaging messages,
-//! as captured from oslo.messaging 18.3.1 on RabbitMQ.
+//! as captured from oslo.messaging 18.3.1 on RabbitMQ, and [`NotificationTap`], a notification
+//! endpoint that hands what it receives to a channel.
 //!
 //! ```
 //! use courier_runtime::testing::OSLO_CALL_BODY;
@@ -9,6 +10,17 @@
 //! assert_eq!(request.method, "echo");
 //! assert_eq!(request.context.user(), Some("alice"));
 //! ```
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::endpoint::MethodKind;
+use crate::notification_endpoint::{
+    NotificationEndpoint, NotificationEndpointInfo, NotificationInvocation, NotificationMessage,
+    NotificationResult, PriorityMethod,
+};
+use crate::notify::Priority;
 
 /// The body of a call as a Python `RPCClient` publishes it (envelope 2.0, double-encoded).
 pub const OSLO_CALL_BODY: &str = r#"{"oslo.version": "2.0", "oslo.message": "{\"method\": \"echo\", \"args\": {\"value\": [1, \"two\", {\"three\": 3.0}]}, \"_msg_id\": \"3f0916369bd04475b2eb5ca177d85354\", \"_reply_q\": \"reply_8845ac724b524fb3b63b99350a696cd9\", \"_timeout\": null, \"_unique_id\": \"379b6f474992456da4b61e3a0b19ecd6\", \"_context_user\": \"alice\", \"_context_request_id\": \"req-1\"}"}"#;
@@ -25,6 +37,97 @@ pub const OSLO_NOTIFICATION_V2_BODY: &str = r#"{"oslo.version": "2.0", "oslo.mes
 /// A notification as the `messaging` (1.0, unenveloped) driver publishes it.
 pub const OSLO_NOTIFICATION_V1_BODY: &str = r#"{"message_id": "8a2e9c1e-6f1b-4a53-9d2e-3c1f2b7a0d11", "publisher_id": "compute.host1", "event_type": "compute.instance.delete.start", "priority": "WARN", "payload": {"instance_id": 13}, "timestamp": "2026-11-23 07:02:47.787110", "_unique_id": "46df0c0e8b1e4d0f9a3f5b1c2d3e4f50"}"#;
 
+/// A notification endpoint for one priority that hands each notification to a channel, and
+/// finishes only once the receiver [acknowledges](Tapped::ack) it: what `courier listen` prints
+/// from, and what tests capture notifications with. A notification dropped unacknowledged (or
+/// a receiver gone) fails the invocation, so a listener in a pool requeues it.
+///
+/// ```
+/// use courier_runtime::testing::NotificationTap;
+/// use courier_runtime::{NotificationListener, Priority, Target};
+/// # async fn example(transport: std::sync::Arc<dyn courier_runtime::Transport>) {
+/// let (taps, mut tapped) = NotificationTap::channel(&Priority::ALL, 16);
+/// let mut builder = NotificationListener::builder(transport).target(Target::new("notifications"));
+/// for tap in taps {
+///     builder = builder.endpoint(tap);
+/// }
+/// let listener = builder.build().unwrap();
+/// listener.start().await.unwrap();
+/// let message = tapped.recv().await.unwrap().ack(); // the listener may acknowledge it now
+/// println!("{} {}", message.priority.as_str(), message.event_type);
+/// # }
+/// ```
+pub struct NotificationTap {
+    priority: Priority,
+    sender: mpsc::Sender<Tapped>,
+}
+
+/// A notification a [`NotificationTap`] took; [`ack`](Self::ack) it once it is dealt with.
+#[derive(Debug)]
+pub struct Tapped {
+    /// The notification.
+    pub message: NotificationMessage,
+    acked: oneshot::Sender<()>,
+}
+
+impl Tapped {
+    /// Lets the listener acknowledge the notification; returns it.
+    pub fn ack(self) -> NotificationMessage {
+        let _ = self.acked.send(());
+        self.message
+    }
+}
+
+macro_rules! tap_tables {
+    ($($priority:ident),*) => {
+        [$(NotificationEndpointInfo {
+            type_name: "NotificationTap",
+            batch: false,
+            methods: &[PriorityMethod { priority: Priority::$priority, kind: MethodKind::Async }],
+        }),*]
+    };
+}
+
+/// One table per priority, in the order of [`Priority::ALL`].
+static TAP_TABLES: [NotificationEndpointInfo; 7] =
+    tap_tables!(Audit, Debug, Info, Warn, Error, Critical, Sample);
+
+impl NotificationTap {
+    /// A tap for `priority` sending into `sender`.
+    pub fn new(priority: Priority, sender: mpsc::Sender<Tapped>) -> Self {
+        Self { priority, sender }
+    }
+
+    /// One tap per priority of `priorities`, all feeding one channel of `capacity` (at least 1).
+    pub fn channel(priorities: &[Priority], capacity: usize) -> (Vec<Self>, mpsc::Receiver<Tapped>) {
+        let (sender, receiver) = mpsc::channel(capacity.max(1));
+        (priorities.iter().map(|priority| Self::new(*priority, sender.clone())).collect(), receiver)
+    }
+}
+
+impl NotificationEndpoint for NotificationTap {
+    fn endpoint_info(&self) -> &'static NotificationEndpointInfo {
+        let index = Priority::ALL.iter().position(|p| *p == self.priority).unwrap_or_default();
+        &TAP_TABLES[index]
+    }
+
+    fn invoke(
+        self: Arc<Self>,
+        _priority: Priority,
+        messages: Vec<NotificationMessage>,
+    ) -> NotificationInvocation {
+        NotificationInvocation::Async(Box::pin(async move {
+            for message in messages {
+                let (acked, done) = oneshot::channel();
+                let gone = || "the notification tap's receiver is gone".to_owned();
+                self.sender.send(Tapped { message, acked }).await.map_err(|_| gone())?;
+                done.await.map_err(|_| "the tapped notification was dropped unacknowledged".to_owned())?;
+            }
+            Ok(NotificationResult::Handled)
+        }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -40,5 +143,51 @@ mod tests {
             let n = Notification::from_message(decode_body(body.as_bytes()).unwrap()).unwrap();
             assert_eq!(n.publisher_id, "compute.host1");
         }
+    }
+
+    #[test]
+    fn each_priority_has_its_own_table() {
+        let (taps, _tapped) = NotificationTap::channel(&Priority::ALL, 1);
+        for (tap, priority) in taps.iter().zip(Priority::ALL) {
+            let info = tap.endpoint_info();
+            assert_eq!(info.methods.len(), 1);
+            assert_eq!(info.method(priority).map(|m| m.priority), Some(priority));
+            assert!(!info.batch);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_tap_finishes_only_once_the_notification_is_acknowledged() {
+        let (mut taps, mut tapped) = NotificationTap::channel(&[Priority::Info], 1);
+        let tap = Arc::new(taps.remove(0));
+        let message = NotificationMessage::new(Priority::Info, "p", "e", serde_json::json!(null));
+        let NotificationInvocation::Async(handled) = Arc::clone(&tap).invoke(Priority::Info, vec![message])
+        else {
+            panic!("taps are async")
+        };
+        let handled = tokio::spawn(handled);
+        let received = tapped.recv().await.unwrap();
+        assert_eq!(received.message.event_type, "e");
+        assert!(!handled.is_finished());
+        assert_eq!(received.ack().event_type, "e");
+        assert_eq!(handled.await.unwrap(), Ok(NotificationResult::Handled));
+
+        // Dropped unacknowledged: the invocation fails, so a pool requeues the message.
+        let message = NotificationMessage::new(Priority::Info, "p", "dropped", serde_json::json!(null));
+        let NotificationInvocation::Async(handled) = Arc::clone(&tap).invoke(Priority::Info, vec![message])
+        else {
+            panic!("taps are async")
+        };
+        let handled = tokio::spawn(handled);
+        drop(tapped.recv().await.unwrap());
+        assert!(handled.await.unwrap().is_err());
+
+        // A receiver that went away makes the tap fail too.
+        drop(tapped);
+        let message = NotificationMessage::new(Priority::Info, "p", "e", serde_json::json!(null));
+        let NotificationInvocation::Async(handled) = tap.invoke(Priority::Info, vec![message]) else {
+            panic!("taps are async")
+        };
+        assert!(handled.await.is_err());
     }
 }

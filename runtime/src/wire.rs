@@ -509,18 +509,16 @@ impl Notification {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{OSLO_CALL_BODY, OSLO_FAILURE_VALUE_ERROR, OSLO_NOTIFICATION_V2_BODY};
     use serde_json::json;
 
     fn obj(value: Value) -> Message {
         value.as_object().unwrap().clone()
     }
 
-    /// The raw call body captured from oslo.messaging 18.3.1 (reference 2.12).
-    const CAPTURED_CALL: &str = r#"{"oslo.version": "2.0", "oslo.message": "{\"method\": \"echo\", \"args\": {\"value\": [1, \"two\", {\"three\": 3.0}]}, \"_msg_id\": \"3f0916369bd04475b2eb5ca177d85354\", \"_reply_q\": \"reply_8845ac724b524fb3b63b99350a696cd9\", \"_timeout\": null, \"_unique_id\": \"379b6f474992456da4b61e3a0b19ecd6\", \"_context_user\": \"alice\", \"_context_request_id\": \"req-1\"}"}"#;
-
     #[test]
     fn decodes_a_captured_oslo_call() {
-        let request = Request::from_message(decode_body(CAPTURED_CALL.as_bytes()).unwrap()).unwrap();
+        let request = Request::from_message(decode_body(OSLO_CALL_BODY.as_bytes()).unwrap()).unwrap();
         assert_eq!(request.method, "echo");
         assert_eq!(request.args["value"], json!([1, "two", {"three": 3.0}]));
         assert_eq!(request.msg_id.as_deref(), Some("3f0916369bd04475b2eb5ca177d85354"));
@@ -617,8 +615,8 @@ mod tests {
 
     #[test]
     fn decodes_a_python_failure_reply() {
-        let failure = r#"{"class": "ValueError", "module": "builtins", "message": "('bad things', 42)", "tb": ["Traceback (most recent call last):\n", "ValueError: ...\n"], "args": ["bad things", 42], "kwargs": {}}"#;
-        let message = obj(json!({"result": null, "failure": failure, "ending": true, "_msg_id": "m"}));
+        let message =
+            obj(json!({"result": null, "failure": OSLO_FAILURE_VALUE_ERROR, "ending": true, "_msg_id": "m"}));
         let reply = Reply::from_message(message).unwrap();
         let failure = reply.failure.unwrap();
         assert_eq!(failure.class, "ValueError");
@@ -643,8 +641,8 @@ mod tests {
 
     #[test]
     fn decodes_a_captured_notification() {
-        let body = r#"{"oslo.version": "2.0", "oslo.message": "{\"message_id\": \"470bbc99-f9bd-40e2-a43b-b194a904e159\", \"publisher_id\": \"compute.host1\", \"event_type\": \"compute.instance.create.end\", \"priority\": \"INFO\", \"payload\": {\"instance_id\": 12, \"state\": \"active\"}, \"timestamp\": \"2026-11-23 07:02:47.787110\", \"_unique_id\": \"c90d7441683c4f22b013ddf417447411\"}"}"#;
-        let n = Notification::from_message(decode_body(body.as_bytes()).unwrap()).unwrap();
+        let n =
+            Notification::from_message(decode_body(OSLO_NOTIFICATION_V2_BODY.as_bytes()).unwrap()).unwrap();
         assert_eq!(n.publisher_id, "compute.host1");
         assert_eq!(n.priority, "INFO");
         assert_eq!(n.payload["instance_id"], 12);

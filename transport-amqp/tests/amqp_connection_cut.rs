@@ -1,14 +1,13 @@
 //! Recovery after the broker cuts this process's connections (`rabbitmqctl close_connection`),
 //! without disturbing anyone else on the broker.
 
-mod common;
-
 use std::process::Command;
 use std::time::Duration;
 
-use common::*;
 use courier_runtime::wire::Reply;
 use courier_runtime::{CallOptions, ListenOptions, SendOptions, Target, TransportError};
+use courier_test_support::wire::{call_request, next_request, request};
+use courier_test_support::{broker, unique, within};
 use serde_json::json;
 
 /// The prefix of this process's connection names (`<argv0>:<pid>:<uuid>`, as oslo names them).
@@ -41,7 +40,8 @@ fn cut_our_connections() -> usize {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cut_connection_is_reopened_and_consumers_resume() {
     let (transport, _) =
-        transport_with("rabbit_retry_interval=1&rabbit_retry_backoff=0&kombu_reconnect_delay=0").await;
+        broker::transport_with("rabbit_retry_interval=1&rabbit_retry_backoff=0&kombu_reconnect_delay=0")
+            .await;
     let topic = unique("cut");
     let mut listener =
         transport.listen(&Target::new(&topic).with_server("s"), &ListenOptions::default()).await.unwrap();

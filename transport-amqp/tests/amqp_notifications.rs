@@ -1,11 +1,11 @@
 //! Notifications over a real RabbitMQ: `<topic>.<priority>` routing, the default queue the
 //! publisher declares, pools, envelope or bare bodies, and ack-time duplicate detection.
 
-mod common;
-
-use common::*;
 use courier_runtime::wire::{self, Notification};
 use courier_runtime::{ListenOptions, Listener, NotifyOptions, Target};
+use courier_test_support::broker::Raw;
+use courier_test_support::wire::notification;
+use courier_test_support::{broker, unique, within};
 use futures::StreamExt;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions};
 use lapin::types::FieldTable;
@@ -19,7 +19,7 @@ async fn next_notification(listener: &mut Box<dyn Listener>) -> (Notification, c
 
 #[tokio::test]
 async fn pools_each_get_a_copy_and_the_default_queue_keeps_early_messages() {
-    let (transport, exchange) = transport().await;
+    let (transport, exchange) = broker::transport_with("").await;
     let topic = unique("notifications");
     let target = Target::new(&topic);
     let raw = Raw::connect().await;
@@ -41,7 +41,7 @@ async fn pools_each_get_a_copy_and_the_default_queue_keeps_early_messages() {
         transport.listen_for_notifications(&subscriptions, None, &ListenOptions::default()).await.unwrap();
     let pool_a = unique("pool");
     let pool_b = unique("pool");
-    let other = peer(&exchange).await;
+    let other = broker::transport_on(broker::URL, &exchange).await;
     let mut in_a = other
         .listen_for_notifications(&subscriptions, Some(&pool_a), &ListenOptions::default())
         .await
@@ -83,7 +83,7 @@ async fn pools_each_get_a_copy_and_the_default_queue_keeps_early_messages() {
 
 #[tokio::test]
 async fn envelope_or_bare_bodies() {
-    let (transport, _) = transport().await;
+    let (transport, _) = broker::transport_with("").await;
     let topic = unique("bodies");
     let target = Target::new(&topic);
     transport
@@ -127,7 +127,7 @@ async fn envelope_or_bare_bodies() {
 
 #[tokio::test]
 async fn notification_ids_are_recorded_only_when_acked() {
-    let (transport, exchange) = transport().await;
+    let (transport, exchange) = broker::transport_with("").await;
     let topic = unique("dedupe");
     let target = Target::new(&topic);
     let mut listener = transport
@@ -161,7 +161,7 @@ async fn notification_ids_are_recorded_only_when_acked() {
 
 #[tokio::test]
 async fn private_tap_queue_sees_notifications_without_taking_them() {
-    let (transport, _) = transport().await;
+    let (transport, _) = broker::transport_with("").await;
     let topic = unique("tap");
     let target = Target::new(&topic);
     let subscriptions = [(target.clone(), "error".to_owned())];

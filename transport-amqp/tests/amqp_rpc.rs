@@ -1,13 +1,13 @@
 //! RPC over a real RabbitMQ, driving the `Transport` trait directly: calls, casts, fanout,
 //! server routing, mandatory delivery, late replies, duplicates, malformed bodies, prefetch.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
 use courier_runtime::wire::{self, Reply, WireError};
 use courier_runtime::{CallOptions, ListenOptions, SendOptions, Target, TransportError};
+use courier_test_support::broker::Raw;
+use courier_test_support::wire::{call_request, next_request, request};
+use courier_test_support::{broker, unique, within};
 use futures::StreamExt;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
@@ -15,7 +15,7 @@ use serde_json::json;
 
 #[tokio::test]
 async fn call_round_trip_through_listen_and_reply() {
-    let (transport, _) = transport().await;
+    let (transport, _) = broker::transport_with("").await;
     let topic = unique("calc");
     let target = Target::new(&topic).with_server("srv1");
     let mut listener = transport.listen(&target, &ListenOptions::default()).await.unwrap();
@@ -65,7 +65,7 @@ async fn call_round_trip_through_listen_and_reply() {
 
 #[tokio::test]
 async fn requests_carry_oslo_properties_and_expiration() {
-    let (transport, exchange) = transport().await;
+    let (transport, exchange) = broker::transport_with("").await;
     let topic = unique("props");
     let raw = Raw::connect().await;
     // A plain queue bound like oslo's `<topic>` queue, so we can read the raw message.
@@ -123,7 +123,7 @@ async fn requests_carry_oslo_properties_and_expiration() {
 
 #[tokio::test]
 async fn cast_reaches_one_server_of_the_topic() {
-    let (transport, _) = transport().await;
+    let (transport, _) = broker::transport_with("").await;
     let topic = unique("cast");
     let mut listener =
         transport.listen(&Target::new(&topic).with_server("s1"), &ListenOptions::default()).await.unwrap();
@@ -142,8 +142,8 @@ async fn cast_reaches_one_server_of_the_topic() {
 
 #[tokio::test]
 async fn fanout_reaches_every_server() {
-    let (transport, exchange) = transport().await;
-    let other = peer(&exchange).await;
+    let (transport, exchange) = broker::transport_with("").await;
+    let other = broker::transport_on(broker::URL, &exchange).await;
     let topic = unique("fan");
     let mut a =
         transport.listen(&Target::new(&topic).with_server("a"), &ListenOptions::default()).await.unwrap();
@@ -165,8 +165,8 @@ async fn fanout_reaches_every_server() {
 
 #[tokio::test]
 async fn server_targeted_messages_reach_only_that_server() {
-    let (transport, exchange) = transport().await;
-    let other = peer(&exchange).await;
+    let (transport, exchange) = broker::transport_with("").await;
+    let other = broker::transport_on(broker::URL, &exchange).await;
     let topic = unique("route");
     let mut a =
         transport.listen(&Target::new(&topic).with_server("a"), &ListenOptions::default()).await.unwrap();
@@ -200,7 +200,7 @@ async fn server_targeted_messages_reach_only_that_server() {
 
 #[tokio::test]
 async fn mandatory_publish_without_queue_is_undeliverable() {
-    let (transport, exchange) = transport().await;
+    let (transport, exchange) = broker::transport_with("").await;
     let topic = unique("nobody");
     let started = tokio::time::Instant::now();
     let err = transport
@@ -231,7 +231,7 @@ async fn mandatory_publish_without_queue_is_undeliverable() {
 
 #[tokio::test]
 async fn late_replies_are_acked_and_dropped() {
-    let (transport, _) = transport().await;
+    let (transport, _) = broker::transport_with("").await;
     let topic = unique("late");
     let mut listener =
         transport.listen(&Target::new(&topic).with_server("s"), &ListenOptions::default()).await.unwrap();
@@ -277,7 +277,7 @@ async fn late_replies_are_acked_and_dropped() {
 
 #[tokio::test]
 async fn duplicate_requests_are_dropped() {
-    let (transport, exchange) = transport().await;
+    let (transport, exchange) = broker::transport_with("").await;
     let topic = unique("dup");
     let mut listener =
         transport.listen(&Target::new(&topic).with_server("s"), &ListenOptions::default()).await.unwrap();
@@ -304,7 +304,7 @@ async fn duplicate_requests_are_dropped() {
 
 #[tokio::test]
 async fn malformed_bodies_are_handed_up_and_rejected_for_good() {
-    let (transport, exchange) = transport().await;
+    let (transport, exchange) = broker::transport_with("").await;
     let topic = unique("garbage");
     let mut listener =
         transport.listen(&Target::new(&topic).with_server("s"), &ListenOptions::default()).await.unwrap();
@@ -330,7 +330,7 @@ async fn malformed_bodies_are_handed_up_and_rejected_for_good() {
 #[tokio::test]
 async fn prefetch_bounds_what_the_listener_takes() {
     const N: u32 = 6;
-    let (transport, _) = transport().await;
+    let (transport, _) = broker::transport_with("").await;
     let topic = unique("prefetch");
     let mut listener = transport
         .listen(&Target::new(&topic).with_server("s"), &ListenOptions::default().with_prefetch(1))
@@ -372,7 +372,7 @@ async fn prefetch_bounds_what_the_listener_takes() {
 
 #[tokio::test]
 async fn cleanup_deletes_fanout_queues_and_declares_oslo_arguments() {
-    let (transport, exchange) = transport().await;
+    let (transport, exchange) = broker::transport_with("").await;
     let topic = unique("topo");
     let mut listener =
         transport.listen(&Target::new(&topic).with_server("s"), &ListenOptions::default()).await.unwrap();
@@ -434,7 +434,7 @@ async fn cleanup_deletes_fanout_queues_and_declares_oslo_arguments() {
 
 #[tokio::test]
 async fn replies_to_a_missing_queue_are_retried_then_given_up() {
-    let (transport, _) = transport_with("kombu_missing_consumer_retry_timeout=1").await;
+    let (transport, _) = broker::transport_with("kombu_missing_consumer_retry_timeout=1").await;
     let missing = format!("reply_{}", wire::new_id());
     let started = tokio::time::Instant::now();
     let err = transport.reply(&missing, Reply::success(json!(1)).with_msg_id("m1")).await.unwrap_err();
@@ -466,7 +466,7 @@ async fn replies_to_a_missing_queue_are_retried_then_given_up() {
 
 #[tokio::test]
 async fn listeners_end_after_close_or_cleanup_and_bad_urls_are_refused() {
-    let (transport, _) = transport().await;
+    let (transport, _) = broker::transport_with("").await;
     let topic = unique("end");
     let mut closed =
         transport.listen(&Target::new(&topic).with_server("a"), &ListenOptions::default()).await.unwrap();
@@ -485,7 +485,7 @@ async fn listeners_end_after_close_or_cleanup_and_bad_urls_are_refused() {
     for query in
         ["no_such_option=1", "rabbit_stream_fanout=true", "rabbit_ha_queues=true", "use_queue_manager=true"]
     {
-        let err = courier_amqp::connect(url(query), Default::default()).await.unwrap_err();
+        let err = courier_amqp::connect(broker::url_with(query), Default::default()).await.unwrap_err();
         assert!(matches!(err, TransportError::InvalidUrl(_)), "{query}: {err:?}");
     }
     let err =
@@ -502,7 +502,9 @@ async fn registered_schemes_build_this_transport() {
     courier_amqp::register();
     for scheme in courier_amqp::SCHEMES {
         let transport =
-            courier_runtime::connect(&format!("{scheme}://{BROKER}/"), Default::default()).await.unwrap();
+            courier_runtime::connect(&format!("{scheme}://{}/", broker::AUTHORITY), Default::default())
+                .await
+                .unwrap();
         assert!(format!("{transport:?}").starts_with("RabbitTransport"), "{transport:?}");
         transport.cleanup().await;
     }
@@ -510,7 +512,7 @@ async fn registered_schemes_build_this_transport() {
 
 #[tokio::test]
 async fn close_while_the_listener_is_full_hands_everything_back_promptly() {
-    let (transport, _) = transport().await;
+    let (transport, _) = broker::transport_with("").await;
     let topic = unique("full");
     let listener_target = Target::new(&topic).with_server("s");
     let mut listener =

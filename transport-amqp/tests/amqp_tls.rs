@@ -1,31 +1,21 @@
 //! TLS through rustls against the broker's TLS listener on 127.0.0.1:5671, whose throwaway CA
 //! `scripts/test-env.sh` writes to `target/test-env/tls/`.
 
-mod common;
-
-use std::path::PathBuf;
 use std::time::Duration;
 
-use common::*;
 use courier_runtime::wire::Reply;
 use courier_runtime::{CallOptions, ListenOptions, Target, TransportConfig, TransportError};
+use courier_test_support::paths::{tls_file, tls_url};
+use courier_test_support::wire::{call_request, next_request};
+use courier_test_support::{unique, within};
 use serde_json::json;
-
-fn tls_file(name: &str) -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-env/tls").join(name);
-    assert!(path.exists(), "{} is missing: run scripts/test-env.sh first", path.display());
-    path
-}
-
-fn tls_url(ca: &std::path::Path) -> courier_runtime::TransportUrl {
-    format!("rabbit://guest:guest@127.0.0.1:5671/?ssl=true&ssl_ca_file={}", ca.display()).parse().unwrap()
-}
 
 #[tokio::test]
 async fn call_over_tls_with_the_right_ca() {
     let exchange = unique("courier-tls");
     let config = TransportConfig::default().with_control_exchange(exchange);
-    let transport = courier_amqp::connect(tls_url(&tls_file("ca.pem")), config).await.expect("TLS connect");
+    let transport =
+        courier_amqp::connect(tls_url("ca.pem").parse().unwrap(), config).await.expect("TLS connect");
     let topic = unique("tls");
     let mut listener =
         transport.listen(&Target::new(&topic).with_server("s"), &ListenOptions::default()).await.unwrap();
@@ -53,7 +43,7 @@ async fn call_over_tls_with_the_right_ca() {
 
 #[tokio::test]
 async fn a_wrong_ca_fails_with_a_clear_error() {
-    let error = courier_amqp::connect(tls_url(&tls_file("wrong-ca.pem")), TransportConfig::default())
+    let error = courier_amqp::connect(tls_url("wrong-ca.pem").parse().unwrap(), TransportConfig::default())
         .await
         .expect_err("a broker certificate from another CA must be refused");
     let TransportError::Connection { reason, .. } = &error else {

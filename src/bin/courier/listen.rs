@@ -1,69 +1,22 @@
 //! `courier listen`: a `tail -f` of a deployment's notifications.
 //!
-//! One endpoint per wanted priority feeds a channel; the command prints each notification as
-//! one JSON line and only then lets the listener acknowledge it, one message at a time and in
-//! order (the blocking executor). Without a pool the listener reads a private queue that goes
+//! One [`NotificationTap`] per wanted priority feeds a channel; the command prints each
+//! notification as one JSON line and only then lets the listener acknowledge it, one message at
+//! a time and in order (the blocking executor). Without a pool the listener reads a private queue that goes
 //! away with it, so the deployment's own consumers lose nothing.
 
 use std::io::Write;
 use std::sync::Arc;
 
-use courier::{
-    ExecutorConfig, MethodKind, NotificationEndpoint, NotificationEndpointInfo, NotificationInvocation,
-    NotificationListener, NotificationMessage, NotificationResult, Priority, PriorityMethod, Target,
-};
+use courier::testing::{NotificationTap, Tapped};
+use courier::{ExecutorConfig, NotificationListener, NotificationMessage, Priority, Target};
 use serde_json::{Value, json};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use crate::args::{GlobalOpts, ListenArgs};
 use crate::config::{self, Purpose};
 use crate::outcome::Failure;
 use crate::rpc::connect;
-
-/// A notification to print, and how to say it was printed.
-type Printable = (NotificationMessage, oneshot::Sender<()>);
-
-macro_rules! tap_table {
-    ($($priority:ident),*) => {
-        [$(NotificationEndpointInfo {
-            type_name: "courier listen",
-            batch: false,
-            methods: &[PriorityMethod { priority: Priority::$priority, kind: MethodKind::Async }],
-        }),*]
-    };
-}
-
-/// One table per priority, in the order of [`Priority::ALL`].
-static TAPS: [NotificationEndpointInfo; 7] = tap_table!(Audit, Debug, Info, Warn, Error, Critical, Sample);
-
-/// Hands the notifications of one priority to the printer and waits until they are printed.
-struct Tap {
-    priority: Priority,
-    printer: mpsc::Sender<Printable>,
-}
-
-impl NotificationEndpoint for Tap {
-    fn endpoint_info(&self) -> &'static NotificationEndpointInfo {
-        let index = Priority::ALL.iter().position(|p| *p == self.priority).unwrap_or_default();
-        &TAPS[index]
-    }
-
-    fn invoke(
-        self: Arc<Self>,
-        _priority: Priority,
-        messages: Vec<NotificationMessage>,
-    ) -> NotificationInvocation {
-        NotificationInvocation::Async(Box::pin(async move {
-            for message in messages {
-                let (printed, done) = oneshot::channel();
-                let stopped = || "courier listen stopped printing".to_owned();
-                self.printer.send((message, printed)).await.map_err(|_| stopped())?;
-                done.await.map_err(|_| stopped())?;
-            }
-            Ok(NotificationResult::Handled)
-        }))
-    }
-}
 
 /// The JSON line of a notification.
 pub fn line(message: &NotificationMessage) -> Value {
@@ -135,14 +88,14 @@ pub async fn listen(global: &GlobalOpts, args: &ListenArgs) -> Result<(), Failur
     let interrupted = interrupted()?;
 
     let transport = connect(&connection).await?;
-    let (printer, mut to_print) = mpsc::channel(1);
+    let (taps, mut to_print) = NotificationTap::channel(&priorities, 1);
     let mut builder =
         NotificationListener::builder(Arc::clone(&transport)).executor(ExecutorConfig::blocking());
     for topic in &topics {
         builder = builder.target(Target::new(topic.as_str()));
     }
-    for priority in &priorities {
-        builder = builder.endpoint(Tap { priority: *priority, printer: printer.clone() });
+    for tap in taps {
+        builder = builder.endpoint(tap);
     }
     // In a pool, a message that could not be printed goes back to the pool's other members.
     builder = match &args.pool {
@@ -177,9 +130,9 @@ pub async fn listen(global: &GlobalOpts, args: &ListenArgs) -> Result<(), Failur
     loop {
         tokio::select! {
             _ = &mut drained => break,
-            Some((message, printed)) = to_print.recv() => {
-                if result.is_ok() && matches!(print_line(&message), Ok(Printed::Yes)) {
-                    let _ = printed.send(());
+            Some(tapped) = to_print.recv() => {
+                if result.is_ok() && matches!(print_line(&tapped.message), Ok(Printed::Yes)) {
+                    tapped.ack();
                 }
             }
         }
@@ -192,16 +145,16 @@ pub async fn listen(global: &GlobalOpts, args: &ListenArgs) -> Result<(), Failur
 /// Prints notifications until `interrupted` resolves or stdout's reader goes away.
 async fn print_until(
     interrupted: impl Future<Output = ()>,
-    to_print: &mut mpsc::Receiver<Printable>,
+    to_print: &mut mpsc::Receiver<Tapped>,
 ) -> Result<(), Failure> {
     tokio::pin!(interrupted);
     loop {
         tokio::select! {
             () = &mut interrupted => return Ok(()),
             next = to_print.recv() => {
-                let Some((message, printed)) = next else { return Ok(()) };
-                match print_line(&message)? {
-                    Printed::Yes => { let _ = printed.send(()); }
+                let Some(tapped) = next else { return Ok(()) };
+                match print_line(&tapped.message)? {
+                    Printed::Yes => { tapped.ack(); }
                     Printed::ReaderGone => return Ok(()),
                 }
             }
@@ -238,42 +191,5 @@ mod tests {
         let line = line(&message);
         let keys: Vec<&String> = line.as_object().unwrap().keys().collect();
         assert_eq!(keys, ["priority", "event_type", "publisher_id", "payload", "context", "metadata"]);
-    }
-
-    #[test]
-    fn each_priority_has_its_own_table() {
-        let (printer, _to_print) = mpsc::channel(1);
-        for priority in Priority::ALL {
-            let tap = Tap { priority, printer: printer.clone() };
-            let info = tap.endpoint_info();
-            assert_eq!(info.methods.len(), 1);
-            assert_eq!(info.method(priority).map(|m| m.priority), Some(priority));
-            assert!(!info.batch);
-        }
-    }
-
-    #[tokio::test]
-    async fn a_tap_finishes_only_once_the_line_is_printed() {
-        let (printer, mut to_print) = mpsc::channel(1);
-        let tap = Arc::new(Tap { priority: Priority::Info, printer });
-        let message = NotificationMessage::new(Priority::Info, "p", "e", json!(null));
-        let NotificationInvocation::Async(handled) = Arc::clone(&tap).invoke(Priority::Info, vec![message])
-        else {
-            panic!("taps are async")
-        };
-        let handled = tokio::spawn(handled);
-        let (received, printed) = to_print.recv().await.unwrap();
-        assert_eq!(received.event_type, "e");
-        assert!(!handled.is_finished());
-        printed.send(()).unwrap();
-        assert_eq!(handled.await.unwrap(), Ok(NotificationResult::Handled));
-
-        // A printer that went away makes the tap fail, so a pool requeues the message.
-        drop(to_print);
-        let message = NotificationMessage::new(Priority::Info, "p", "e", json!(null));
-        let NotificationInvocation::Async(handled) = tap.invoke(Priority::Info, vec![message]) else {
-            panic!("taps are async")
-        };
-        assert!(handled.await.is_err());
     }
 }

@@ -1,19 +1,10 @@
-//! Shared helpers of the facade's integration tests: unique names, gates that blocking and
-//! async methods wait on, and concurrency gauges.
-#![allow(dead_code)] // each test binary uses a different subset
+//! [`Gate`]: sync methods block on it and async methods await it until the test opens it;
+//! [`Gauge`]: counts methods running now, the most that ever ran at once, started and finished.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
 
-/// Bounds how long a test waits for something that should happen; only a failure waits this
-/// long.
-pub const PATIENCE: Duration = Duration::from_secs(20);
-
-/// A name no other test uses, so tests can share one broker.
-pub fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
-}
+use crate::PATIENCE;
 
 /// A gate sync methods block on and async methods await, opened once by the test.
 #[derive(Debug, Default)]
@@ -24,17 +15,19 @@ pub struct Gate {
 }
 
 impl Gate {
+    /// A closed gate.
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
     }
 
+    /// Opens the gate for every waiter, now and later.
     pub fn open(&self) {
         *self.open.lock().unwrap() = true;
         self.opened.notify_all();
         self.notify.notify_waiters();
     }
 
-    /// Blocks the thread until the gate opens (bounded by PATIENCE so a failing test ends).
+    /// Blocks the thread until the gate opens (bounded by [`PATIENCE`] so a failing test ends).
     pub fn wait_blocking(&self) {
         let open = self.open.lock().unwrap();
         let (open, _) = self.opened.wait_timeout_while(open, PATIENCE, |open| !*open).unwrap();
@@ -53,7 +46,8 @@ impl Gate {
     }
 }
 
-/// Counts methods running now, the most that ever ran at once, and how many started.
+/// Counts methods running now, the most that ever ran at once, and how many started and
+/// finished.
 #[derive(Debug, Default)]
 pub struct Gauge {
     running: AtomicUsize,
@@ -64,6 +58,7 @@ pub struct Gauge {
 }
 
 impl Gauge {
+    /// A gauge at zero.
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
     }
@@ -77,23 +72,27 @@ impl Gauge {
         GaugeGuard(Arc::clone(self))
     }
 
+    /// Methods running now.
     pub fn running(&self) -> usize {
         self.running.load(Ordering::SeqCst)
     }
 
+    /// The most methods that ever ran at once.
     pub fn peak(&self) -> usize {
         self.peak.load(Ordering::SeqCst)
     }
 
+    /// Methods that started.
     pub fn started(&self) -> usize {
         self.started.load(Ordering::SeqCst)
     }
 
+    /// Methods that finished.
     pub fn finished(&self) -> usize {
         self.finished.load(Ordering::SeqCst)
     }
 
-    /// Waits until `check` holds (bounded by PATIENCE).
+    /// Waits until `check` holds (bounded by [`PATIENCE`]).
     pub async fn wait_until(&self, what: &str, check: impl Fn(&Self) -> bool) {
         let wait = async {
             loop {
@@ -115,6 +114,7 @@ impl Gauge {
     }
 }
 
+/// Marks a method of a [`Gauge`] as running until it drops.
 pub struct GaugeGuard(Arc<Gauge>);
 
 impl Drop for GaugeGuard {

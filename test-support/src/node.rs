@@ -1,0 +1,272 @@
+//! [`PrivateBroker`]: a RabbitMQ node of the test's own, for tests that stop, kill or restart
+//! a broker. The shared broker on 127.0.0.1:5672 is never touched: the node has its own name,
+//! AMQP port, Erlang distribution port, Erlang cookie, data and log directories and config
+//! file, all under a temporary directory that goes away, with the node, on drop.
+//!
+//! ```no_run
+//! # async fn example() {
+//! use courier_test_support::node::PrivateBroker;
+//!
+//! let Some(mut broker) = PrivateBroker::start().await else { return }; // not installed here
+//! let transport = courier::connect(&broker.url()).await.unwrap();
+//! broker.stop_app().await; // the listeners close; the node stays up
+//! broker.start_app().await;
+//! broker.kill().await; // kill -9, as a crash would
+//! broker.restart().await; // up again, on the same port and data
+//! # drop(transport);
+//! # }
+//! ```
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use tempfile::TempDir;
+
+/// How long a node may take to boot on a busy two-core machine.
+const BOOT: Duration = Duration::from_secs(120);
+
+/// Ports the RabbitMQ CLI tools take for their own Erlang distribution (`rabbitmqctl` listens on
+/// one of them while it runs), and the shared broker's: a node must not take any of them.
+fn reserved(port: u16) -> bool {
+    matches!(port, 5671 | 5672 | 25672 | 35672..=35682)
+}
+
+/// A free port on 127.0.0.1 (free when asked; the node binds it moments later).
+fn free_port() -> u16 {
+    loop {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port on 127.0.0.1");
+        let port = listener.local_addr().expect("a local address").port();
+        if !reserved(port) {
+            return port;
+        }
+    }
+}
+
+/// Where the unwrapped RabbitMQ scripts are. Debian's `/usr/sbin/rabbitmq-server` is a wrapper
+/// that switches to the `rabbitmq` user and that user's cookie and directories; the scripts in
+/// `/usr/lib/rabbitmq/bin` honour the environment this helper sets.
+fn scripts_dir() -> Option<PathBuf> {
+    let mut candidates = vec![PathBuf::from("/usr/lib/rabbitmq/bin")];
+    if let Some(path) = std::env::var_os("PATH") {
+        candidates.extend(std::env::split_paths(&path));
+    }
+    candidates.push(PathBuf::from("/usr/sbin"));
+    candidates
+        .into_iter()
+        .find(|dir| dir.join("rabbitmq-server").is_file() && dir.join("rabbitmqctl").is_file())
+}
+
+/// A RabbitMQ node of the test's own on 127.0.0.1, removed with everything it wrote on drop.
+pub struct PrivateBroker {
+    dir: TempDir,
+    scripts: PathBuf,
+    node: String,
+    port: u16,
+    dist_port: u16,
+    /// The `rabbitmq-server` process, leader of its own process group; `None` once killed or
+    /// stopped.
+    server: Option<Child>,
+}
+
+impl PrivateBroker {
+    /// Starts a node and waits until it accepts AMQP connections; `None` (with the reason
+    /// printed) when RabbitMQ is not installed (`scripts/test-env.sh` installs it).
+    ///
+    /// # Panics
+    /// When the node does not boot, with the end of its log.
+    pub async fn start() -> Option<Self> {
+        let Some(scripts) = scripts_dir() else {
+            eprintln!("skipping: rabbitmq-server is not installed (run scripts/test-env.sh)");
+            return None;
+        };
+        let dir =
+            tempfile::Builder::new().prefix("courier-broker-").tempdir().expect("a temporary directory");
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let mut broker = Self {
+            node: format!("courier-test-{}@localhost", &id[..12]),
+            scripts,
+            port: free_port(),
+            dist_port: free_port(),
+            server: None,
+            dir,
+        };
+        broker.write_files();
+        broker.boot().await;
+        Some(broker)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn write_files(&self) {
+        let write = |name: &str, contents: &str| {
+            std::fs::write(self.path(name), contents).unwrap_or_else(|e| panic!("write {name}: {e}"));
+        };
+        std::fs::create_dir_all(self.path("home")).expect("create the node's home");
+        std::fs::create_dir_all(self.path("log")).expect("create the node's log directory");
+        // The cookie the node and `ctl` share; Erlang insists that only its owner reads it.
+        write("home/.erlang.cookie", &uuid::Uuid::new_v4().simple().to_string());
+        set_owner_only(&self.path("home/.erlang.cookie"));
+        write("rabbitmq.conf", &format!("listeners.tcp.1 = 127.0.0.1:{}\n", self.port));
+        write("enabled_plugins", "[].\n");
+        // Read instead of /etc/rabbitmq/rabbitmq-env.conf, which names the shared node.
+        write("rabbitmq-env.conf", "");
+    }
+
+    /// The environment every RabbitMQ script of this node runs with.
+    fn command(&self, script: &str) -> Command {
+        let mut command = Command::new(self.scripts.join(script));
+        command
+            .current_dir(self.dir.path())
+            .env("HOME", self.path("home"))
+            .env("RABBITMQ_NODENAME", &self.node)
+            .env("RABBITMQ_DIST_PORT", self.dist_port.to_string())
+            .env("RABBITMQ_CONF_ENV_FILE", self.path("rabbitmq-env.conf"))
+            .env("RABBITMQ_CONFIG_FILE", self.path("rabbitmq.conf"))
+            .env("RABBITMQ_ENABLED_PLUGINS_FILE", self.path("enabled_plugins"))
+            .env("RABBITMQ_MNESIA_BASE", self.path("mnesia"))
+            .env("RABBITMQ_LOG_BASE", self.path("log"))
+            .env("RABBITMQ_PID_FILE", self.path("rabbitmq.pid"))
+            .env("ERL_EPMD_ADDRESS", "127.0.0.1")
+            .env("ERL_FLAGS", "-kernel inet_dist_use_interface {127,0,0,1}");
+        command
+    }
+
+    async fn boot(&mut self) {
+        let _ = std::fs::remove_file(self.path("rabbitmq.pid"));
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path("log/server.out"))
+            .expect("open the node's output file");
+        let mut command = self.command("rabbitmq-server");
+        command.stdin(Stdio::null()).stdout(log.try_clone().expect("a second handle")).stderr(log);
+        // Its own process group, so `kill` reaches the Erlang VM the script starts, too.
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        self.server = Some(command.spawn().expect("start rabbitmq-server"));
+        // `rabbitmqctl wait` returns once the node's applications run (or the node died).
+        let pid_file = self.path("rabbitmq.pid");
+        let timeout = BOOT.as_secs().to_string();
+        let output =
+            self.ctl(&["wait", "--timeout", &timeout, pid_file.to_str().expect("a UTF-8 path")]).await;
+        if !output.status.success() {
+            panic!(
+                "the private broker {} did not boot: {}\n--- its output ---\n{}",
+                self.node,
+                String::from_utf8_lossy(&output.stderr),
+                self.log_tail()
+            );
+        }
+    }
+
+    /// The end of the node's output, for failure messages.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(self.path("log/server.out")).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// The node's AMQP port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The node's Erlang name (`courier-test-<id>@localhost`).
+    pub fn node_name(&self) -> &str {
+        &self.node
+    }
+
+    /// A courier URL for the node (guest/guest, the default vhost).
+    pub fn url(&self) -> String {
+        format!("rabbit://guest:guest@127.0.0.1:{}/", self.port)
+    }
+
+    /// [`url`](Self::url) with a query, e.g. `rabbit_retry_interval=1`.
+    pub fn url_with(&self, query: &str) -> String {
+        format!("{}?{query}", self.url())
+    }
+
+    /// A lapin URI for the node (for [`Raw::connect_to`](crate::broker::Raw::connect_to)).
+    pub fn amqp_uri(&self) -> String {
+        format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port)
+    }
+
+    /// Runs `rabbitmqctl -n <node> args...` off the async runtime and returns what it did.
+    pub async fn ctl(&self, args: &[&str]) -> Output {
+        let mut command = self.command("rabbitmqctl");
+        command.arg("-n").arg(&self.node).args(args);
+        tokio::task::spawn_blocking(move || command.output())
+            .await
+            .expect("the rabbitmqctl thread")
+            .expect("run rabbitmqctl")
+    }
+
+    async fn ctl_ok(&self, args: &[&str]) {
+        let output = self.ctl(args).await;
+        assert!(
+            output.status.success(),
+            "rabbitmqctl {args:?} on {} failed: {}{}",
+            self.node,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// Stops the RabbitMQ application (`rabbitmqctl stop_app`): every connection drops and the
+    /// port closes, while the Erlang node stays up.
+    pub async fn stop_app(&self) {
+        self.ctl_ok(&["stop_app"]).await;
+    }
+
+    /// Starts the application again (`rabbitmqctl start_app`) and waits until it runs.
+    pub async fn start_app(&self) {
+        self.ctl_ok(&["start_app"]).await;
+        self.ctl_ok(&["await_startup"]).await;
+    }
+
+    /// Kills the node with SIGKILL, as a crash or an OOM kill would; waits until it is gone.
+    pub async fn kill(&mut self) {
+        let Some(mut server) = self.server.take() else { return };
+        kill_group(server.id());
+        tokio::task::spawn_blocking(move || server.wait())
+            .await
+            .expect("the waiting thread")
+            .expect("wait for rabbitmq-server");
+    }
+
+    /// Stops the node gracefully if it runs (`rabbitmqctl stop`), then boots it again on the
+    /// same port, name and data; returns once it accepts connections.
+    pub async fn restart(&mut self) {
+        if let Some(mut server) = self.server.take() {
+            self.ctl_ok(&["stop"]).await;
+            tokio::task::spawn_blocking(move || server.wait())
+                .await
+                .expect("the waiting thread")
+                .expect("wait for rabbitmq-server");
+        }
+        self.boot().await;
+    }
+}
+
+impl Drop for PrivateBroker {
+    fn drop(&mut self) {
+        // No graceful stop: the data goes away with the directory anyway.
+        if let Some(mut server) = self.server.take() {
+            kill_group(server.id());
+            let _ = server.wait();
+        }
+    }
+}
+
+/// SIGKILL to the process group `leader` leads.
+fn kill_group(leader: u32) {
+    let _ = Command::new("kill").args(["-KILL", "--", &format!("-{leader}")]).status();
+}
+
+fn set_owner_only(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o400)).expect("chmod the cookie");
+}
