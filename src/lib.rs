@@ -62,6 +62,7 @@
 //! | `fake` | yes | the `fake://` in-memory transport ([`fake`]) |
 //! | `amqp` | yes | the `rabbit://` / `amqp://` RabbitMQ transport ([`amqp`]) |
 //! | `cli` | yes | the `courier` command-line tool |
+//! | `yaml` | yes | `RoutingConfig::from_yaml` / `from_file`: the routing notifier's YAML |
 #![deny(missing_docs)]
 
 use std::sync::{Arc, Once};
@@ -71,7 +72,9 @@ pub use courier_runtime::client::{DEFAULT_CALL_TIMEOUT, RpcClient, to_args};
 pub use courier_runtime::executor::{DEFAULT_POOL_SIZE, DEFAULT_QUEUE_SIZE, ExecutorConfig, ExecutorMode};
 pub use courier_runtime::notification_listener::{NotificationListener, NotificationListenerBuilder};
 pub use courier_runtime::notify::{
-    DEFAULT_NOTIFICATION_TOPIC, Notifier, NotifierDriver, Priority, python_utc_timestamp,
+    DEFAULT_NOTIFICATION_TOPIC, DEFAULT_TEST_NOTIFICATIONS_CAPACITY, LOG_DRIVER_TARGET, Notifier,
+    NotifierDriver, Priority, RoutingConfig, RoutingRule, SentNotification, TestNotifications,
+    python_utc_timestamp,
 };
 pub use courier_runtime::serializer::{NoOpSerializer, Serializer};
 pub use courier_runtime::server::{DrainReport, RpcServer, RpcServerBuilder};

@@ -231,7 +231,7 @@ async fn one_publish_per_topic_with_either_driver(url: &'static str) {
     let ctx = Context::new();
     let payload = json!({"instance_id": 7, "state": "active"});
     for driver in [NotifierDriver::MessagingV2, NotifierDriver::Messaging] {
-        let notifier = env.notifier("p", &first).with_topics([&first, &second]).with_driver(driver);
+        let notifier = env.notifier("p", &first).with_topics([&first, &second]).with_driver(driver.clone());
         notifier.info(&ctx, driver.as_str(), payload.clone()).await.unwrap();
         let both = seen.take(2, "one copy per topic").await;
         assert!(both.iter().all(|s| s.event_type == driver.as_str() && s.payload == payload), "{both:?}");

@@ -24,6 +24,16 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
+mod driver;
+mod log_driver;
+mod routing;
+mod test_driver;
+
+pub use driver::NotifierDriver;
+pub use log_driver::LOG_DRIVER_TARGET;
+pub use routing::{RoutingConfig, RoutingRule};
+pub use test_driver::{DEFAULT_TEST_NOTIFICATIONS_CAPACITY, SentNotification, TestNotifications};
+
 use crate::serializer::{NoOpSerializer, Serializer};
 use crate::transport::NotifyOptions;
 use crate::wire::{self, Notification};
@@ -123,47 +133,6 @@ impl FromStr for Priority {
     }
 }
 
-/// How a [`Notifier`] sends (oslo's notification drivers).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum NotifierDriver {
-    /// `messagingv2`: inside the 2.0 envelope (the default).
-    #[default]
-    MessagingV2,
-    /// `messaging`: the bare 1.0 object.
-    Messaging,
-    /// `noop`: nothing is sent.
-    Noop,
-}
-
-impl NotifierDriver {
-    /// oslo's driver name.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::MessagingV2 => "messagingv2",
-            Self::Messaging => "messaging",
-            Self::Noop => "noop",
-        }
-    }
-}
-
-impl FromStr for NotifierDriver {
-    type Err = Error;
-
-    /// `messagingv2`, `messaging` or `noop`.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "messagingv2" => Ok(Self::MessagingV2),
-            "messaging" => Ok(Self::Messaging),
-            "noop" => Ok(Self::Noop),
-            other => Err(Error::InvalidArgument(format!(
-                "unknown notification driver `{other}`; expected messagingv2, messaging or noop"
-            ))),
-        }
-    }
-}
-
 /// Publishes notifications (oslo's `Notifier`). Cheap to clone.
 ///
 /// Publish failures are returned, not swallowed (oslo only logs them); a caller that does not
@@ -173,7 +142,8 @@ pub struct Notifier {
     transport: Arc<dyn Transport>,
     publisher_id: String,
     topics: Arc<[String]>,
-    driver: NotifierDriver,
+    drivers: Arc<[NotifierDriver]>,
+    retry: Option<u32>,
     serializer: Arc<dyn Serializer>,
     exchange: Option<String>,
 }
@@ -183,7 +153,8 @@ impl fmt::Debug for Notifier {
         f.debug_struct("Notifier")
             .field("publisher_id", &self.publisher_id)
             .field("topics", &self.topics)
-            .field("driver", &self.driver)
+            .field("drivers", &self.drivers)
+            .field("retry", &self.retry)
             .field("exchange", &self.exchange)
             .finish_non_exhaustive()
     }
@@ -217,7 +188,8 @@ impl Notifier {
             transport,
             publisher_id: publisher_id.into(),
             topics: Arc::from([DEFAULT_NOTIFICATION_TOPIC.to_owned()]),
-            driver: NotifierDriver::default(),
+            drivers: Arc::from([NotifierDriver::default()]),
+            retry: None,
             serializer: Arc::new(NoOpSerializer),
             exchange: None,
         }
@@ -241,10 +213,27 @@ impl Notifier {
         self
     }
 
-    /// Sets the driver.
+    /// Uses this one driver.
     #[must_use]
-    pub fn with_driver(mut self, driver: NotifierDriver) -> Self {
-        self.driver = driver;
+    pub fn with_driver(self, driver: NotifierDriver) -> Self {
+        self.with_drivers([driver])
+    }
+
+    /// Uses these drivers, each getting every notification in this order (oslo's `driver` list
+    /// option). No driver at all is like `noop`.
+    #[must_use]
+    pub fn with_drivers(mut self, drivers: impl IntoIterator<Item = NotifierDriver>) -> Self {
+        self.drivers = drivers.into_iter().collect();
+        self
+    }
+
+    /// How often a publish is retried on connection errors (oslo's `retry`): `None` retries
+    /// forever (the default, as oslo's `-1`), `Some(0)` not at all, `Some(n)` up to `n` times.
+    /// The messaging drivers pass it to the transport ([`NotifyOptions::retry`]); the in-memory
+    /// transport never fails a publish, so it has no use for it.
+    #[must_use]
+    pub fn with_retry(mut self, retry: Option<u32>) -> Self {
+        self.retry = retry;
         self
     }
 
@@ -274,17 +263,27 @@ impl Notifier {
         &self.topics
     }
 
-    /// The driver.
+    /// The drivers.
     #[must_use]
-    pub fn driver(&self) -> NotifierDriver {
-        self.driver
+    pub fn drivers(&self) -> &[NotifierDriver] {
+        &self.drivers
     }
 
-    /// Whether anything is sent: false for the `noop` driver or when there is no topic
-    /// (oslo's `is_enabled()`).
+    /// The `retry` setting (see [`Notifier::with_retry`]).
+    #[must_use]
+    pub fn retry(&self) -> Option<u32> {
+        self.retry
+    }
+
+    /// Whether anything may be sent (oslo's `is_enabled()`): false when every driver is `noop`,
+    /// or the only drivers are messaging ones and there is no topic.
     #[must_use]
     pub fn is_enabled(&self) -> bool {
-        self.driver != NotifierDriver::Noop && !self.topics.is_empty()
+        self.drivers.iter().any(|driver| match driver {
+            NotifierDriver::Noop => false,
+            NotifierDriver::MessagingV2 | NotifierDriver::Messaging => !self.topics.is_empty(),
+            _ => true,
+        })
     }
 
     priority_methods! {
@@ -304,13 +303,14 @@ impl Notifier {
         sample => Sample;
     }
 
-    /// Sends a notification of any priority: one publish per topic, on `<topic>.<priority>`.
-    /// The context goes out redacted ([`Context::redacted`]), then through the serializer.
+    /// Sends a notification of any priority to every driver: the messaging drivers publish once
+    /// per topic, on `<topic>.<priority>`. The context goes out redacted ([`Context::redacted`]),
+    /// then through the serializer.
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] when the payload is not JSON or the serializer refuses it;
-    /// [`Error::Transport`] when a publish fails (the other topics are still tried; the first
-    /// error is returned).
+    /// [`Error::Transport`] when a publish fails (the other drivers and topics are still tried;
+    /// the first error is returned).
     pub async fn notify(
         &self,
         context: &Context,
@@ -322,7 +322,66 @@ impl Notifier {
             return Ok(());
         }
         let notification = self.build(context, priority, event_type, &payload)?;
-        let options = NotifyOptions::default().with_envelope(self.driver == NotifierDriver::MessagingV2);
+        let mut first_error = None;
+        for driver in self.drivers.iter() {
+            let result = match driver {
+                NotifierDriver::Routing(config) => {
+                    let mut first = Ok(());
+                    for routed in config.drivers_for(event_type, priority) {
+                        tracing::debug!(event_type, driver = %routed, "routing a notification");
+                        let result = self.deliver(routed, priority, &notification).await;
+                        if first.is_ok() {
+                            first = result;
+                        }
+                    }
+                    first
+                }
+                other => self.deliver(other, priority, &notification).await,
+            };
+            if let Err(error) = result {
+                first_error.get_or_insert(error);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Hands a notification to one driver (a routing config never holds a routing driver).
+    async fn deliver(
+        &self,
+        driver: &NotifierDriver,
+        priority: Priority,
+        notification: &Notification,
+    ) -> Result<(), Error> {
+        match driver {
+            NotifierDriver::MessagingV2 | NotifierDriver::Messaging => {
+                self.publish(priority, notification, driver == &NotifierDriver::MessagingV2).await
+            }
+            NotifierDriver::Log => {
+                log_driver::emit(priority, &oslo_message(notification));
+                Ok(())
+            }
+            NotifierDriver::Test(record) => {
+                record.record(SentNotification {
+                    context: notification.context.as_map().clone(),
+                    message: oslo_message(notification),
+                    priority,
+                    retry: self.retry,
+                });
+                Ok(())
+            }
+            NotifierDriver::Noop | NotifierDriver::Routing(_) => Ok(()),
+        }
+    }
+
+    /// The messaging drivers: one publish per topic, on `<topic>.<priority>`.
+    async fn publish(
+        &self,
+        priority: Priority,
+        notification: &Notification,
+        envelope: bool,
+    ) -> Result<(), Error> {
+        let event_type = notification.event_type.as_str();
+        let options = NotifyOptions::default().with_envelope(envelope).with_retry(self.retry);
         let mut first_error = None;
         for topic in self.topics.iter() {
             let mut target = Target::new(topic.as_str());
@@ -364,6 +423,18 @@ impl Notifier {
         notification.context = context;
         Ok(notification)
     }
+}
+
+/// oslo's notification message (what its drivers get): the six fields, without the context.
+fn oslo_message(notification: &Notification) -> serde_json::Map<String, serde_json::Value> {
+    serde_json::Map::from_iter([
+        ("message_id".to_owned(), notification.message_id.clone().into()),
+        ("publisher_id".to_owned(), notification.publisher_id.clone().into()),
+        ("event_type".to_owned(), notification.event_type.clone().into()),
+        ("priority".to_owned(), notification.priority.clone().into()),
+        ("payload".to_owned(), notification.payload.clone()),
+        ("timestamp".to_owned(), notification.timestamp.clone().into()),
+    ])
 }
 
 /// Formats a time as Python's `str(datetime.utcnow())`: `2026-11-23 07:02:47.787110`, with no
@@ -440,9 +511,19 @@ mod tests {
 
     #[test]
     fn drivers_parse_by_oslo_name() {
-        for driver in [NotifierDriver::MessagingV2, NotifierDriver::Messaging, NotifierDriver::Noop] {
+        for driver in [
+            NotifierDriver::MessagingV2,
+            NotifierDriver::Messaging,
+            NotifierDriver::Noop,
+            NotifierDriver::Log,
+        ] {
             assert_eq!(driver.as_str().parse::<NotifierDriver>().unwrap(), driver);
         }
-        assert!("log".parse::<NotifierDriver>().is_err());
+        assert_eq!(
+            "test".parse::<NotifierDriver>().unwrap(),
+            NotifierDriver::test(TestNotifications::global())
+        );
+        assert!("smtp".parse::<NotifierDriver>().is_err());
+        assert!("routing".parse::<NotifierDriver>().is_err());
     }
 }

@@ -123,11 +123,14 @@ impl SendOptions {
 pub struct NotifyOptions {
     /// Wrap the message in the 2.0 envelope (`messagingv2`) or send it bare (`messaging`).
     pub envelope: bool,
+    /// How often to retry the publish on connection errors (oslo's `retry`): `None` forever,
+    /// `Some(0)` never, `Some(n)` up to `n` times.
+    pub retry: Option<u32>,
 }
 
 impl Default for NotifyOptions {
     fn default() -> Self {
-        Self { envelope: true }
+        Self { envelope: true, retry: None }
     }
 }
 
@@ -136,6 +139,13 @@ impl NotifyOptions {
     #[must_use]
     pub fn with_envelope(mut self, envelope: bool) -> Self {
         self.envelope = envelope;
+        self
+    }
+
+    /// Sets the retry count (`None`: forever).
+    #[must_use]
+    pub fn with_retry(mut self, retry: Option<u32>) -> Self {
+        self.retry = retry;
         self
     }
 }

@@ -75,6 +75,9 @@ use topology::{Subscription, Topology, notification_key};
 
 /// How long a cast, notification or reply may take to publish, reconnects included.
 pub const PUBLISH_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A deadline far enough away to mean "never" (about 30 years; tokio's timers accept it).
+const FOREVER_SECS: u64 = 30 * 365 * 86_400;
 /// How often a reply to a missing reply queue is tried again (oslo: 0.25 s).
 const MISSING_REPLY_QUEUE_RETRY: Duration = Duration::from_millis(250);
 /// How long a reply queue that never came back is remembered as dead (oslo: 60 s).
@@ -366,7 +369,12 @@ impl Transport for RabbitTransport {
             expiration: None,
             mandatory: false,
         };
-        self.publisher.publish(&outgoing, Instant::now() + PUBLISH_TIMEOUT).await
+        // oslo's `retry`: `None` reconnects for as long as it takes, as oslo does.
+        let deadline = match options.retry {
+            Some(_) => Instant::now() + PUBLISH_TIMEOUT,
+            None => Instant::now() + Duration::from_secs(FOREVER_SECS),
+        };
+        self.publisher.publish_with_retry(&outgoing, deadline, options.retry).await
     }
 
     async fn listen(

@@ -51,6 +51,8 @@ enum Failure {
     Broken(lapin::Error),
     /// Final.
     Final(TransportError),
+    /// No broker answered one round of connection attempts (retried only under a retry count).
+    Unreachable(TransportError),
 }
 
 /// The transport's publisher.
@@ -112,6 +114,7 @@ impl Publisher {
     async fn channel(
         &self,
         deadline: Instant,
+        reconnect_until_deadline: bool,
     ) -> Result<(Channel, Arc<Mutex<HashSet<String>>>), TransportError> {
         let mut guard = self.session.lock().await;
         if let Some(session) = guard.as_ref()
@@ -135,7 +138,11 @@ impl Publisher {
             let _ = session.connection.close(200, "reconnecting".into()).await;
         }
         let mut closing = self.closing.clone();
-        let connection = self.broker.connect_retrying("publish", &mut closing, Some(deadline)).await?;
+        let connection = if reconnect_until_deadline {
+            self.broker.connect_retrying("publish", &mut closing, Some(deadline)).await?
+        } else {
+            self.broker.connect_once("publish").await?
+        };
         let session =
             self.open_session(connection).await.map_err(|e| connection_error("cannot open a channel", e))?;
         let pair = (session.channel.clone(), session.declared.clone());
@@ -145,6 +152,17 @@ impl Publisher {
 
     /// Publishes and waits for the broker's confirm, reconnecting until `deadline`.
     pub(crate) async fn publish(&self, message: &Outgoing, deadline: Instant) -> Result<(), TransportError> {
+        self.publish_with_retry(message, deadline, None).await
+    }
+
+    /// As [`Publisher::publish`], giving up after `retry` retries when it is `Some` (oslo's
+    /// `retry`): each attempt then makes one round through the hosts.
+    pub(crate) async fn publish_with_retry(
+        &self,
+        message: &Outgoing,
+        deadline: Instant,
+        retry: Option<u32>,
+    ) -> Result<(), TransportError> {
         let started = Instant::now();
         let mut attempt = 0u32;
         loop {
@@ -153,7 +171,11 @@ impl Publisher {
             }
             let remaining = deadline.saturating_duration_since(Instant::now());
             let result = tokio::time::timeout(remaining, async {
-                let (channel, declared) = self.channel(deadline).await.map_err(Failure::Final)?;
+                let (channel, declared) =
+                    self.channel(deadline, retry.is_none()).await.map_err(|error| match error {
+                        TransportError::Connection { .. } if retry.is_some() => Failure::Unreachable(error),
+                        error => Failure::Final(error),
+                    })?;
                 attempt_publish(&channel, &declared, message).await.inspect_err(|failure| {
                     if matches!(failure, Failure::Broken(_)) {
                         declared.lock().unwrap_or_else(|e| e.into_inner()).clear();
@@ -165,9 +187,20 @@ impl Publisher {
             let error = match result {
                 Ok(Ok(_)) => return Ok(()),
                 Ok(Err(Failure::Final(error))) => return Err(error),
-                Ok(Err(Failure::Broken(error))) => error,
+                Ok(Err(Failure::Broken(error))) => connection_error(
+                    &format!(
+                        "cannot publish to exchange `{}` with routing key `{}`",
+                        message.exchange_name, message.routing_key
+                    ),
+                    error,
+                ),
+                Ok(Err(Failure::Unreachable(error))) => error,
                 Err(_) => return Err(self.timed_out(message, started.elapsed())),
             };
+            if retry.is_some_and(|retries| attempt >= retries) {
+                tracing::warn!(%error, retries = attempt, "giving up on the publish (retry count reached)");
+                return Err(error);
+            }
             tracing::warn!(
                 exchange = %message.exchange_name,
                 routing_key = %message.routing_key,
@@ -181,13 +214,7 @@ impl Publisher {
             };
             attempt = attempt.saturating_add(1);
             if Instant::now() + delay >= deadline {
-                return Err(connection_error(
-                    &format!(
-                        "cannot publish to exchange `{}` with routing key `{}`",
-                        message.exchange_name, message.routing_key
-                    ),
-                    error,
-                ));
+                return Err(error);
             }
             let mut closing = self.closing.clone();
             if wait_or_closing(&mut closing, delay).await {
