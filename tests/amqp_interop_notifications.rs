@@ -5,9 +5,9 @@
 
 use std::time::Duration;
 
+use courier::testing::{NotificationTap, Tapped};
 use courier::{
-    Context, Metadata, NotificationListener, NotificationMessage, Notifier, NotifierDriver, Priority, Target,
-    notification_endpoint,
+    Context, NotificationListener, NotificationMessage, Notifier, NotifierDriver, Priority, Target,
 };
 use courier_test_support::paths::InteropEnv;
 use courier_test_support::process::Peer;
@@ -15,116 +15,23 @@ use courier_test_support::{PATIENCE, STARTUP, broker, paths, python, unique};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-/// Records every notification it gets, whatever the priority.
-struct Recorder(mpsc::Sender<NotificationMessage>);
-
-impl Recorder {
-    async fn record(
-        &self,
-        priority: Priority,
-        ctx: &Context,
-        publisher_id: String,
-        event_type: String,
-        payload: Value,
-        metadata: Metadata,
-    ) {
-        let message = NotificationMessage::new(priority, publisher_id, event_type, payload)
-            .with_context(ctx.clone())
-            .with_metadata(metadata);
-        self.0.send(message).await.expect("the test is listening");
-    }
-}
-
-#[notification_endpoint]
-impl Recorder {
-    async fn audit(
-        &self,
-        ctx: &Context,
-        publisher_id: String,
-        event_type: String,
-        payload: Value,
-        metadata: Metadata,
-    ) {
-        self.record(Priority::Audit, ctx, publisher_id, event_type, payload, metadata).await;
-    }
-    async fn debug(
-        &self,
-        ctx: &Context,
-        publisher_id: String,
-        event_type: String,
-        payload: Value,
-        metadata: Metadata,
-    ) {
-        self.record(Priority::Debug, ctx, publisher_id, event_type, payload, metadata).await;
-    }
-    async fn info(
-        &self,
-        ctx: &Context,
-        publisher_id: String,
-        event_type: String,
-        payload: Value,
-        metadata: Metadata,
-    ) {
-        self.record(Priority::Info, ctx, publisher_id, event_type, payload, metadata).await;
-    }
-    async fn warn(
-        &self,
-        ctx: &Context,
-        publisher_id: String,
-        event_type: String,
-        payload: Value,
-        metadata: Metadata,
-    ) {
-        self.record(Priority::Warn, ctx, publisher_id, event_type, payload, metadata).await;
-    }
-    async fn error(
-        &self,
-        ctx: &Context,
-        publisher_id: String,
-        event_type: String,
-        payload: Value,
-        metadata: Metadata,
-    ) {
-        self.record(Priority::Error, ctx, publisher_id, event_type, payload, metadata).await;
-    }
-    async fn critical(
-        &self,
-        ctx: &Context,
-        publisher_id: String,
-        event_type: String,
-        payload: Value,
-        metadata: Metadata,
-    ) {
-        self.record(Priority::Critical, ctx, publisher_id, event_type, payload, metadata).await;
-    }
-    async fn sample(
-        &self,
-        ctx: &Context,
-        publisher_id: String,
-        event_type: String,
-        payload: Value,
-        metadata: Metadata,
-    ) {
-        self.record(Priority::Sample, ctx, publisher_id, event_type, payload, metadata).await;
-    }
-}
-
-/// A courier listener on `topic`, consuming, and what it receives.
-async fn courier_listener(topic: &str) -> (NotificationListener, mpsc::Receiver<NotificationMessage>) {
-    let (tx, rx) = mpsc::channel(64);
-    let listener = NotificationListener::builder(broker::transport().await)
-        .target(Target::new(topic))
-        .endpoint(Recorder(tx))
+/// A courier listener on `topic`, tapping every priority, and what it receives.
+async fn courier_listener(topic: &str) -> (NotificationListener, mpsc::Receiver<Tapped>) {
+    let (taps, tapped) = NotificationTap::channel(&Priority::ALL, 64);
+    let builder = NotificationListener::builder(broker::transport().await).target(Target::new(topic));
+    let listener = taps
+        .into_iter()
+        .fold(builder, |builder, tap| builder.endpoint(tap))
         .build()
         .expect("a valid listener");
     listener.start().await.expect("the listener consumes");
-    (listener, rx)
+    (listener, tapped)
 }
 
-async fn received(rx: &mut mpsc::Receiver<NotificationMessage>, event_type: &str) -> NotificationMessage {
+async fn received(rx: &mut mpsc::Receiver<Tapped>, event_type: &str) -> NotificationMessage {
     let wait = async {
         loop {
-            let message = rx.recv().await.expect("the listener is running");
+            let message = rx.recv().await.expect("the listener is running").ack();
             if message.event_type == event_type {
                 return message;
             }
