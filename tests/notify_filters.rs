@@ -7,27 +7,10 @@
 
 use std::sync::Arc;
 
-use courier::{Context, Metadata, NotificationFilter, NotificationListener, Target, notification_endpoint};
-use courier_test_support::transports::{Seen, TransportEnv, channel, seen};
+use courier::{Context, NotificationFilter, NotificationListener, Target};
+use courier_test_support::transports::{Recorder, TransportEnv, channel};
 use courier_test_support::unique;
 use serde_json::{Value, json};
-use tokio::sync::mpsc::UnboundedSender;
-
-struct Recorder(&'static str, UnboundedSender<Seen>);
-
-#[notification_endpoint]
-impl Recorder {
-    fn info(
-        &self,
-        ctx: &Context,
-        publisher_id: String,
-        event_type: String,
-        payload: Value,
-        metadata: Metadata,
-    ) {
-        let _ = self.1.send(seen(self.0, "info", ctx.clone(), publisher_id, event_type, payload, metadata));
-    }
-}
 
 /// One notification to send: a label (its event type ends with it), publisher, context and
 /// payload.

@@ -5,43 +5,10 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use courier::{Context, Metadata, NotificationListener, Target, Transport, notification_endpoint};
-use courier_test_support::transports::{Seen, TransportEnv, channel, seen};
+use courier::{Context, NotificationListener, Target};
+use courier_test_support::transports::{Recorder, Seen, TransportEnv, channel, recording_listener};
 use courier_test_support::unique;
-use serde_json::{Value, json};
-use tokio::sync::mpsc::UnboundedSender;
-
-struct Recorder(&'static str, UnboundedSender<Seen>);
-
-#[notification_endpoint]
-impl Recorder {
-    async fn info(
-        &self,
-        ctx: &Context,
-        publisher_id: String,
-        event_type: String,
-        payload: Value,
-        metadata: Metadata,
-    ) {
-        let _ = self.1.send(seen(self.0, "info", ctx.clone(), publisher_id, event_type, payload, metadata));
-    }
-}
-
-fn listener(
-    transport: &Arc<dyn Transport>,
-    topic: &str,
-    pool: Option<&str>,
-    name: &'static str,
-    sender: &UnboundedSender<Seen>,
-) -> NotificationListener {
-    let mut builder = NotificationListener::builder(Arc::clone(transport))
-        .target(Target::new(topic))
-        .endpoint(Recorder(name, sender.clone()));
-    if let Some(pool) = pool {
-        builder = builder.pool(pool);
-    }
-    builder.build().unwrap()
-}
+use serde_json::json;
 
 async fn send(env: &TransportEnv, topic: &str, count: usize) -> BTreeSet<String> {
     let notifier = env.notifier("p", topic);
@@ -68,9 +35,9 @@ async fn every_pool_gets_every_message(url: &'static str) {
     let (sender, mut seen) = channel();
     let other = env.another_transport().await;
     let listeners = [
-        listener(&env.transport, &topic, Some(&pool_a), "a", &sender),
-        listener(&other, &topic, Some(&pool_b), "b", &sender),
-        listener(&env.transport, &topic, None, "pool-less", &sender),
+        recording_listener(&env.transport, &topic, Some(&pool_a), "a", &sender),
+        recording_listener(&other, &topic, Some(&pool_b), "b", &sender),
+        recording_listener(&env.transport, &topic, None, "pool-less", &sender),
     ];
     for listener in &listeners {
         listener.start().await.unwrap();
@@ -94,8 +61,8 @@ async fn listeners_of_one_pool_share_its_messages(url: &'static str) {
     let (sender, mut seen) = channel();
     let other = env.another_transport().await;
     let listeners = [
-        listener(&env.transport, &topic, Some(&pool), "first", &sender),
-        listener(&other, &topic, Some(&pool), "second", &sender),
+        recording_listener(&env.transport, &topic, Some(&pool), "first", &sender),
+        recording_listener(&other, &topic, Some(&pool), "second", &sender),
     ];
     for listener in &listeners {
         listener.start().await.unwrap();
@@ -120,7 +87,7 @@ async fn a_tap_sees_everything_and_takes_nothing(url: &'static str) {
         .private_queue(true)
         .build()
         .unwrap();
-    let consumer = listener(&env.transport, &topic, None, "consumer", &sender);
+    let consumer = recording_listener(&env.transport, &topic, None, "consumer", &sender);
     tap.start().await.unwrap();
     consumer.start().await.unwrap();
     let sent: Vec<String> = send(&env, &topic, 3).await.into_iter().collect();

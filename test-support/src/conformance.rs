@@ -19,13 +19,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use courier::{
-    Context, Error, Metadata, NotificationListener, Notifier, RemoteException, RpcClient, RpcServer, Target,
-    Transport, TransportConfig, notification_endpoint, rpc_endpoint,
+    Context, Error, Notifier, RemoteException, RpcClient, RpcServer, Target, Transport, TransportConfig,
+    rpc_endpoint,
 };
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use crate::transports::{Receiver, Seen, channel, seen};
+use crate::transports::{Receiver, channel, recording_listener};
 use crate::{PATIENCE, unique, within};
 
 type Connect =
@@ -283,50 +283,6 @@ pub async fn rpc_fanout_casts_reach_every_server(subject: &Subject) {
     }
     assert!(rpc.casts.try_recv().is_err(), "a server got the fanout cast twice");
     rpc.stop().await;
-}
-
-/// Records every INFO and ERROR notification.
-struct Recorder(&'static str, mpsc::UnboundedSender<Seen>);
-
-#[notification_endpoint]
-impl Recorder {
-    fn info(
-        &self,
-        ctx: &Context,
-        publisher_id: String,
-        event_type: String,
-        payload: Value,
-        metadata: Metadata,
-    ) {
-        let _ = self.1.send(seen(self.0, "info", ctx.clone(), publisher_id, event_type, payload, metadata));
-    }
-
-    async fn error(
-        &self,
-        ctx: &Context,
-        publisher_id: String,
-        event_type: String,
-        payload: Value,
-        metadata: Metadata,
-    ) {
-        let _ = self.1.send(seen(self.0, "error", ctx.clone(), publisher_id, event_type, payload, metadata));
-    }
-}
-
-fn recording_listener(
-    transport: &Arc<dyn Transport>,
-    topic: &str,
-    pool: Option<&str>,
-    name: &'static str,
-    sender: &mpsc::UnboundedSender<Seen>,
-) -> NotificationListener {
-    let mut builder = NotificationListener::builder(Arc::clone(transport))
-        .target(Target::new(topic))
-        .endpoint(Recorder(name, sender.clone()));
-    if let Some(pool) = pool {
-        builder = builder.pool(pool);
-    }
-    builder.build().expect("a valid listener")
 }
 
 /// A notification reaches the method of its priority with publisher, event type, payload and

@@ -7,7 +7,11 @@
 
 use std::sync::Arc;
 
-use courier::{Notifier, Transport, TransportConfig};
+use courier::{
+    Context, Metadata, NotificationListener, Notifier, Target, Transport, TransportConfig,
+    notification_endpoint,
+};
+use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::broker::{self, Raw};
@@ -177,4 +181,50 @@ pub fn seen(
         timestamp: metadata.timestamp,
         context,
     }
+}
+
+/// A notification endpoint reporting every INFO (sync method) and ERROR (async method)
+/// notification as a [`Seen`] by the name it was given.
+pub struct Recorder(pub &'static str, pub mpsc::UnboundedSender<Seen>);
+
+#[notification_endpoint]
+impl Recorder {
+    fn info(
+        &self,
+        ctx: &Context,
+        publisher_id: String,
+        event_type: String,
+        payload: Value,
+        metadata: Metadata,
+    ) {
+        let _ = self.1.send(seen(self.0, "info", ctx.clone(), publisher_id, event_type, payload, metadata));
+    }
+
+    async fn error(
+        &self,
+        ctx: &Context,
+        publisher_id: String,
+        event_type: String,
+        payload: Value,
+        metadata: Metadata,
+    ) {
+        let _ = self.1.send(seen(self.0, "error", ctx.clone(), publisher_id, event_type, payload, metadata));
+    }
+}
+
+/// A listener on `topic` (in `pool`, if any) with one [`Recorder`] named `name`.
+pub fn recording_listener(
+    transport: &Arc<dyn Transport>,
+    topic: &str,
+    pool: Option<&str>,
+    name: &'static str,
+    sender: &mpsc::UnboundedSender<Seen>,
+) -> NotificationListener {
+    let mut builder = NotificationListener::builder(Arc::clone(transport))
+        .target(Target::new(topic))
+        .endpoint(Recorder(name, sender.clone()));
+    if let Some(pool) = pool {
+        builder = builder.pool(pool);
+    }
+    builder.build().expect("a valid listener")
 }
