@@ -139,28 +139,16 @@ enum Commands {
     /// (internal) A server process.
     #[command(hide = true)]
     Server {
-        #[arg(long = "impl", value_enum)]
-        implementation: Implementation,
-        #[arg(long)]
-        scenario: Scenario,
-        #[arg(long)]
-        url: String,
-        #[arg(long)]
-        topic: String,
+        #[command(flatten)]
+        role: Role,
         #[arg(long, default_value_t = 0)]
         expect: usize,
     },
     /// (internal) A client process: prints its outcome as one JSON line.
     #[command(hide = true)]
     Client {
-        #[arg(long = "impl", value_enum)]
-        implementation: Implementation,
-        #[arg(long)]
-        scenario: Scenario,
-        #[arg(long)]
-        url: String,
-        #[arg(long)]
-        topic: String,
+        #[command(flatten)]
+        role: Role,
         #[arg(long)]
         size: usize,
         #[arg(long)]
@@ -180,15 +168,28 @@ enum Commands {
     },
 }
 
+/// What a server and a client process of one measurement agree on.
+#[derive(clap::Args)]
+struct Role {
+    #[arg(long = "impl", value_enum)]
+    implementation: Implementation,
+    #[arg(long)]
+    scenario: Scenario,
+    #[arg(long)]
+    url: String,
+    #[arg(long)]
+    topic: String,
+}
+
 type Failure = Box<dyn std::error::Error + Send + Sync>;
 
 fn main() -> Result<(), Failure> {
     match Cli::parse().command {
         Commands::All { smoke, runs, url } => run_all(smoke, if smoke { 1 } else { runs.max(1) }, &url),
-        Commands::Server { implementation, scenario, url, topic, expect } => {
+        Commands::Server { role: Role { implementation, scenario, url, topic }, expect } => {
             runtime()?.block_on(roles::serve(implementation, scenario, &url, &topic, expect))
         }
-        Commands::Client { implementation, scenario, url, topic, size, count } => {
+        Commands::Client { role: Role { implementation, scenario, url, topic }, size, count } => {
             let outcome =
                 runtime()?.block_on(roles::drive(implementation, scenario, &url, &topic, size, count))?;
             println!("{}", serde_json::to_string(&outcome)?);
