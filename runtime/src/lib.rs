@@ -45,6 +45,7 @@ pub use server::{DrainReport, RpcServer, RpcServerBuilder};
 pub use target::{Target, Version, parse_version, version_is_compatible};
 pub use transport::{
     CallOptions, Connector, DEFAULT_CONTROL_EXCHANGE, Delivery, Incoming, ListenOptions, Listener,
-    NotifyOptions, PendingReply, SendOptions, Transport, TransportConfig, connect, register_transport,
+    NotifyOptions, PendingReply, SendOptions, Transport, TransportConfig, connect, connect_url,
+    register_transport,
 };
 pub use url::{TransportHost, TransportUrl};

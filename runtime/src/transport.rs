@@ -316,7 +316,19 @@ pub fn register_transport(scheme: &str, connector: Connector) {
 /// [`TransportError::InvalidUrl`] for a bad URL, [`TransportError::UnknownScheme`] when no
 /// transport is registered for it, or the transport's own error.
 pub async fn connect(url: &str, config: TransportConfig) -> Result<Arc<dyn Transport>, TransportError> {
-    let url: TransportUrl = url.parse()?;
+    connect_url(url.parse()?, config).await
+}
+
+/// Builds a transport from an already parsed URL (one a program edited, say, adding query
+/// options) with the transport registered for its scheme.
+///
+/// # Errors
+/// [`TransportError::UnknownScheme`] when no transport is registered for the URL's driver, or
+/// the transport's own error.
+pub async fn connect_url(
+    url: TransportUrl,
+    config: TransportConfig,
+) -> Result<Arc<dyn Transport>, TransportError> {
     let connector = registry()
         .read()
         .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -4,7 +4,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
-use percent_encoding::percent_decode_str;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+
+/// What user names and query options keep unencoded: RFC 3986's unreserved characters.
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 
 use crate::TransportError;
 
@@ -164,10 +167,8 @@ fn parse_host(url: &str, host: &str) -> Result<TransportHost, TransportError> {
 
 impl fmt::Display for TransportHost {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const USERINFO: &percent_encoding::AsciiSet =
-            &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
         if let Some(user) = &self.username {
-            write!(f, "{}", percent_encoding::utf8_percent_encode(user, USERINFO))?;
+            write!(f, "{}", utf8_percent_encode(user, UNRESERVED))?;
             if self.password.is_some() {
                 f.write_str(":***")?;
             }
@@ -201,13 +202,11 @@ impl fmt::Display for TransportUrl {
             write!(f, "{host}")?;
         }
         if let Some(vhost) = &self.virtual_host {
-            write!(
-                f,
-                "/{}",
-                percent_encoding::utf8_percent_encode(vhost, percent_encoding::NON_ALPHANUMERIC)
-            )?;
+            write!(f, "/{}", utf8_percent_encode(vhost, NON_ALPHANUMERIC))?;
         }
+        // Encoded so that the shown URL parses back to the same options.
         for (i, (key, value)) in self.query.iter().enumerate() {
+            let (key, value) = (utf8_percent_encode(key, UNRESERVED), utf8_percent_encode(value, UNRESERVED));
             write!(f, "{}{key}={value}", if i == 0 { '?' } else { '&' })?;
         }
         Ok(())
@@ -274,6 +273,14 @@ mod tests {
         }
         let err = "rabbit://user:hunter2@h1:notaport/".parse::<TransportUrl>().unwrap_err().to_string();
         assert!(!err.contains("hunter2") && err.contains("bad port"), "{err}");
+    }
+
+    #[test]
+    fn shown_query_options_parse_back() {
+        let mut url = parse("rabbit://h/?x=1");
+        url.query.insert("odd key".into(), "a&b=c+d %/é".into());
+        let shown = url.to_string();
+        assert_eq!(parse(&shown).query, url.query, "{shown}");
     }
 
     #[test]

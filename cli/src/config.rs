@@ -96,32 +96,15 @@ fn unquote(value: &str) -> &str {
 }
 
 /// What a command connects with.
-#[derive(Clone, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Connection {
-    /// The transport URL to connect to, with the config's driver options merged in. Holds the
-    /// password: never print it; print [`Connection::shown_url`] instead.
-    pub url: String,
+    /// The transport URL to connect to, with the config's driver options merged into its query.
+    /// Its `Display` and `Debug` mask the password.
+    pub url: TransportUrl,
     /// The control exchange.
     pub exchange: String,
     /// The config's `rpc_response_timeout`, when it sets one.
     pub default_timeout: Option<Duration>,
-}
-
-impl std::fmt::Debug for Connection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connection")
-            .field("url", &self.shown_url())
-            .field("exchange", &self.exchange)
-            .field("default_timeout", &self.default_timeout)
-            .finish()
-    }
-}
-
-impl Connection {
-    /// The URL with its password masked.
-    pub fn shown_url(&self) -> String {
-        self.url.parse::<TransportUrl>().map_or_else(|_| "<unparseable URL>".to_owned(), |u| u.to_string())
-    }
 }
 
 /// Which transport URL a command wants: RPC uses `[DEFAULT] transport_url`; notifications prefer
@@ -182,18 +165,13 @@ pub fn resolve(
              transport_url{files}"
         ));
     };
-    let parsed: TransportUrl = url.parse().map_err(|e: courier::TransportError| e.to_string())?;
-    let url = if RABBIT_DRIVERS.contains(&parsed.driver()) {
-        let extra: Vec<(&str, &str)> = config
-            .rabbit
-            .iter()
-            .filter(|(key, _)| !parsed.query.contains_key(key.as_str()))
-            .map(|(key, value)| (key.as_str(), value.as_str()))
-            .collect();
-        append_query(&url, &extra)
-    } else {
-        url
-    };
+    let mut url: TransportUrl = url.parse().map_err(|e: courier::TransportError| e.to_string())?;
+    if RABBIT_DRIVERS.contains(&url.driver()) {
+        // The URL's own options win over the file's.
+        for (key, value) in &config.rabbit {
+            url.query.entry(key.clone()).or_insert_with(|| value.clone());
+        }
+    }
     let exchange = non_empty(cli_exchange)
         .or_else(|| non_empty(config.default.get("control_exchange").map(String::as_str)))
         .unwrap_or_else(|| courier::DEFAULT_CONTROL_EXCHANGE.to_owned());
@@ -204,36 +182,6 @@ pub fn resolve(
         }
     };
     Ok(Connection { url, exchange, default_timeout })
-}
-
-/// Appends `key=value` pairs, percent-encoded, to a URL's query (dropping any `#fragment`,
-/// which the URL parser ignores anyway).
-fn append_query(url: &str, extra: &[(&str, &str)]) -> String {
-    let mut url = url.split('#').next().unwrap_or_default().to_owned();
-    for (key, value) in extra {
-        if !url.contains('?') {
-            url.push('?');
-        } else if !url.ends_with(['?', '&']) {
-            url.push('&');
-        }
-        url.push_str(&encode(key));
-        url.push('=');
-        url.push_str(&encode(value));
-    }
-    url
-}
-
-/// Percent-encodes everything but RFC 3986's unreserved characters.
-fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -268,10 +216,6 @@ connection = mysql://nova:dbpass@db/nova
         config
     }
 
-    fn query(url: &str) -> BTreeMap<String, String> {
-        url.parse::<TransportUrl>().unwrap().query
-    }
-
     #[test]
     fn reads_a_service_config() {
         let config = config(SERVICE_CONF);
@@ -287,7 +231,7 @@ connection = mysql://nova:dbpass@db/nova
         let connection = resolve(None, None, &config(SERVICE_CONF), None, Purpose::Rpc).unwrap();
         assert_eq!(connection.exchange, "nova");
         assert_eq!(connection.default_timeout, Some(Duration::from_secs(180)));
-        let url: TransportUrl = connection.url.parse().unwrap();
+        let url = &connection.url;
         assert_eq!(url.hosts.len(), 2);
         assert_eq!(url.hosts[1].password.as_deref(), Some("s3cr=t:pw"));
         assert_eq!(url.virtual_host.as_deref(), Some("nova"));
@@ -296,7 +240,7 @@ connection = mysql://nova:dbpass@db/nova
         assert_eq!(url.query["amqp_durable_queues"], "true");
         assert_eq!(url.query["ssl_ca_file"], "/etc/ssl/my ca.pem");
         assert!(!format!("{connection:?}").contains("s3cr"), "{connection:?}");
-        assert!(!connection.shown_url().contains("s3cr"), "{}", connection.shown_url());
+        assert!(!connection.url.to_string().contains("s3cr"), "{}", connection.url);
     }
 
     #[test]
@@ -304,14 +248,14 @@ connection = mysql://nova:dbpass@db/nova
         let config = config(SERVICE_CONF);
         let env = "rabbit://env@127.0.0.1/";
         let cli = "rabbit://cli@127.0.0.1/";
-        let host = |c: Connection| c.url.parse::<TransportUrl>().unwrap().hosts[0].username.clone().unwrap();
+        let host = |c: Connection| c.url.hosts[0].username.clone().unwrap();
         assert_eq!(host(resolve(Some(cli), Some(env), &config, None, Purpose::Rpc).unwrap()), "cli");
         assert_eq!(host(resolve(None, Some(env), &config, None, Purpose::Rpc).unwrap()), "env");
         assert_eq!(host(resolve(Some(" "), Some(""), &config, None, Purpose::Rpc).unwrap()), "nova");
         assert_eq!(host(resolve(None, None, &config, None, Purpose::Notifications).unwrap()), "notify");
         // The file's rabbit options apply to a URL from anywhere.
         assert_eq!(
-            query(&resolve(Some(cli), None, &config, None, Purpose::Rpc).unwrap().url)["heartbeat_timeout_threshold"],
+            resolve(Some(cli), None, &config, None, Purpose::Rpc).unwrap().url.query["heartbeat_timeout_threshold"],
             "10"
         );
 
@@ -357,16 +301,16 @@ connection = mysql://nova:dbpass@db/nova
     }
 
     #[test]
-    fn options_are_encoded_and_only_go_to_rabbit_urls() {
+    fn options_keep_their_text_and_only_go_to_rabbit_urls() {
         let mut config = OsloConfig::default();
         config.rabbit.insert("odd".into(), "a&b=c+d %".into());
         let url = resolve(Some("rabbit://h?x=1#frag"), None, &config, None, Purpose::Rpc).unwrap().url;
-        let q = query(&url);
-        assert_eq!(q["odd"], "a&b=c+d %");
-        assert_eq!(q["x"], "1");
-        assert_eq!(resolve(Some("fake://"), None, &config, None, Purpose::Rpc).unwrap().url, "fake://");
-        assert_eq!(append_query("amqp://h/", &[("k", "v")]), "amqp://h/?k=v");
-        assert_eq!(append_query("amqp://h/?", &[("k", "v"), ("l", "w")]), "amqp://h/?k=v&l=w");
+        assert_eq!(url.query["odd"], "a&b=c+d %");
+        assert_eq!(url.query["x"], "1");
+        // What is logged parses back to the same options.
+        assert_eq!(url.to_string().parse::<TransportUrl>().unwrap().query, url.query);
+        let fake = resolve(Some("fake://"), None, &config, None, Purpose::Rpc).unwrap().url;
+        assert!(fake.query.is_empty(), "{fake}");
     }
 
     #[test]

@@ -2,19 +2,12 @@
 //!
 //! Run `courier --help` for usage and exit codes.
 
-#[path = "courier/args.rs"]
 mod args;
-#[path = "courier/config.rs"]
 mod config;
-#[path = "courier/input.rs"]
 mod input;
-#[path = "courier/listen.rs"]
 mod listen;
-#[path = "courier/notify.rs"]
 mod notify;
-#[path = "courier/outcome.rs"]
 mod outcome;
-#[path = "courier/rpc.rs"]
 mod rpc;
 
 use std::process::ExitCode;

@@ -39,9 +39,9 @@ fn prepare(global: &GlobalOpts, target: &TargetOpts, args: Option<&str>) -> Resu
 
 /// Connects to the broker.
 pub async fn connect(connection: &Connection) -> Result<Arc<dyn Transport>, Failure> {
-    tracing::info!(url = %connection.shown_url(), exchange = %connection.exchange, "connecting");
+    tracing::info!(url = %connection.url, exchange = %connection.exchange, "connecting");
     let config = TransportConfig::default().with_control_exchange(connection.exchange.clone());
-    Ok(courier::connect_with(&connection.url, config).await?)
+    Ok(courier::connect_url(connection.url.clone(), config).await?)
 }
 
 fn client(transport: Arc<dyn Transport>, options: &TargetOpts) -> RpcClient {
