@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use courier::wire::Failure;
 use courier::{Context, Error, RpcClient, Target};
 use courier_test_support::process::Peer;
 use courier_test_support::{PATIENCE, broker, paths, python, unique};
@@ -108,7 +109,7 @@ async fn python_exceptions_arrive_as_courier_errors() {
     let ctx = Context::new();
 
     match client.call(&ctx, "fail", Map::new()).await {
-        Err(Error::Remote { class, module, message, traceback }) => {
+        Err(Error::Remote(Failure { class, module, message, tb: traceback, .. })) => {
             assert_eq!((class.as_str(), module.as_str()), ("ValueError", "builtins"));
             assert!(message.contains("bad things") && message.contains("42"), "{message}");
             assert!(traceback.iter().any(|line| line.contains("rpc_server.py")), "{traceback:?}");
@@ -117,13 +118,13 @@ async fn python_exceptions_arrive_as_courier_errors() {
     }
 
     match client.call(&ctx, "no_such_thing", Map::new()).await {
-        Err(Error::NoSuchMethod { method }) => assert_eq!(method, "no_such_thing"),
+        Err(Error::NoSuchMethod { method, .. }) => assert_eq!(method, "no_such_thing"),
         other => panic!("expected NoSuchMethod, got {other:?}"),
     }
 
     let future = client.prepare().with_namespace("py").with_version("3.0");
     match future.call(&ctx, "which", Map::new()).await {
-        Err(Error::UnsupportedVersion { version, method }) => {
+        Err(Error::UnsupportedVersion { version, method, .. }) => {
             assert_eq!((version.as_str(), method.as_str()), ("3.0", "which"))
         }
         other => panic!("expected UnsupportedVersion, got {other:?}"),
@@ -131,7 +132,7 @@ async fn python_exceptions_arrive_as_courier_errors() {
 
     // A wrong argument is Python's TypeError, and the server lives on.
     match client.call(&ctx, "echo", args(json!({"wrong": 1}))).await {
-        Err(Error::Remote { class, .. }) => assert_eq!(class, "TypeError"),
+        Err(Error::Remote(Failure { class, .. })) => assert_eq!(class, "TypeError"),
         other => panic!("expected a remote TypeError, got {other:?}"),
     }
     assert_eq!(client.call(&ctx, "whoami", Map::new()).await.expect("whoami"), json!("py1"));

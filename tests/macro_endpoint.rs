@@ -337,7 +337,7 @@ async fn the_typed_client_calls_each_kind_and_decodes_results() {
     client.record(&ctx, "via client".into()).await.unwrap();
 
     match client.resize(&ctx, "missing".into(), flavor).await {
-        Err(Error::Remote { class, module, message, .. }) => {
+        Err(Error::Remote(Failure { class, module, message, .. })) => {
             assert_eq!((class.as_str(), module.as_str()), ("InstanceNotFound", "nova.exception"));
             assert_eq!(message, "instance missing could not be found");
         }

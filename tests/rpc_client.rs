@@ -4,6 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use courier::wire::Failure;
 use courier::{Context, Error, RemoteException, RpcClient, RpcServer, Target, rpc_endpoint};
 use courier_test_support::gauge::Gauge;
 use courier_test_support::{PATIENCE, unique};
@@ -111,7 +112,7 @@ async fn user_errors_arrive_with_their_exception_class() {
     let client = NodeClient::new(cluster.client.clone());
     assert_eq!(client.reserve(&Context::new(), 3).await.unwrap(), 3);
     match client.reserve(&Context::new(), 11).await {
-        Err(Error::Remote { class, module, message, .. }) => {
+        Err(Error::Remote(Failure { class, module, message, .. })) => {
             assert_eq!(class, "QuotaExceeded");
             assert_eq!(module, "nova.exception");
             assert_eq!(message, "quota of 10 exceeded");

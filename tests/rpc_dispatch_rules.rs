@@ -1,6 +1,7 @@
 //! The dispatcher's rules, as a caller sees them: namespaces and versions, NoSuchMethod vs
 //! UnsupportedVersion, private methods, argument errors naming the argument, the ping method.
 
+use courier::wire::Failure;
 use courier::{Context, Error, RpcClient, RpcServer, Target, rpc_endpoint, to_args};
 use courier_test_support::{PATIENCE, unique};
 use serde_json::{Value, json};
@@ -60,7 +61,7 @@ async fn namespaces_and_versions_route_like_oslo() {
         let err =
             call(&client.prepare().with_namespace(namespace).with_version(version), "which", json!({})).await;
         match err {
-            Err(Error::UnsupportedVersion { version: v, method }) => {
+            Err(Error::UnsupportedVersion { version: v, method, .. }) => {
                 assert_eq!((v.as_str(), method.as_str()), (version, "which"))
             }
             other => panic!("{namespace} {version}: expected UnsupportedVersion, got {other:?}"),
@@ -81,7 +82,7 @@ async fn unknown_and_private_methods_are_no_such_method() {
     let (server, client) = client(&topic).await;
     for method in ["nope", "_private", "__init__"] {
         match call(&client, method, json!({})).await {
-            Err(Error::NoSuchMethod { method: m }) => assert_eq!(m, method),
+            Err(Error::NoSuchMethod { method: m, .. }) => assert_eq!(m, method),
             other => panic!("{method}: expected NoSuchMethod, got {other:?}"),
         }
     }
@@ -102,7 +103,7 @@ async fn argument_errors_are_type_errors_naming_the_argument() {
     ];
     for (args, named) in cases {
         match call(&client, "add", args.clone()).await {
-            Err(Error::Remote { class, module, message, .. }) => {
+            Err(Error::Remote(Failure { class, module, message, .. })) => {
                 assert_eq!((class.as_str(), module.as_str()), ("TypeError", "builtins"), "{args}");
                 assert!(message.contains(named), "{args}: {message}");
             }

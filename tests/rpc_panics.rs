@@ -1,6 +1,7 @@
 //! A panic in a sync or an async method becomes a failure reply naming the panic; the server
 //! lives on.
 
+use courier::wire::Failure;
 use courier::{Context, Error, RpcClient, RpcServer, Target, rpc_endpoint};
 use courier_test_support::{PATIENCE, unique};
 
@@ -39,7 +40,7 @@ async fn panics_become_runtime_errors_and_the_server_lives_on() {
         ("async_boom", client.async_boom(&ctx, "disk".into()).await),
     ] {
         match result {
-            Err(Error::Remote { class, module, message, .. }) => {
+            Err(Error::Remote(Failure { class, module, message, .. })) => {
                 assert_eq!((class.as_str(), module.as_str()), ("RuntimeError", "builtins"));
                 assert!(message.contains(method), "{message}");
                 assert!(message.contains("disk exploded"), "{message}");

@@ -69,24 +69,18 @@ impl From<String> for Failure {
 
 impl From<Error> for Failure {
     fn from(error: Error) -> Self {
-        use courier::wire::Failure as Wire;
-        // oslo's class names and wording, as a Python client would report them.
-        let dispatcher = |failure: Wire| Self::Remote {
-            class: failure.class,
-            module: failure.module,
-            message: failure.message,
-        };
+        if let Some(failure) = error.failure() {
+            // What the server sent, as a Python client would report it.
+            if !failure.tb.is_empty() {
+                tracing::info!("remote traceback:\n{}", failure.tb.join(""));
+            }
+            return Self::Remote {
+                class: failure.class.clone(),
+                module: failure.module.clone(),
+                message: failure.message.clone(),
+            };
+        }
         match error {
-            Error::Remote { class, module, message, traceback } => {
-                if !traceback.is_empty() {
-                    tracing::info!("remote traceback:\n{}", traceback.join(""));
-                }
-                Self::Remote { class, module, message }
-            }
-            Error::NoSuchMethod { method } => dispatcher(Wire::no_such_method(&method)),
-            Error::UnsupportedVersion { version, method } => {
-                dispatcher(Wire::unsupported_version(&version, &method))
-            }
             error @ Error::Timeout { .. } => Self::Timeout(error.to_string()),
             other => Self::Other(error_chain(&other)),
         }
@@ -148,16 +142,14 @@ pub fn clap_message(error: &clap::Error) -> String {
 mod tests {
     use super::*;
     use courier::TransportError;
+    use courier::wire::Failure as WireFailure;
     use std::time::Duration;
 
     #[test]
     fn remote_errors_are_one_json_line_and_exit_1() {
-        let failure = Failure::from(Error::Remote {
-            class: "ValueError".into(),
-            module: "builtins".into(),
-            message: "bad\nthings".into(),
-            traceback: vec!["Traceback...\n".into()],
-        });
+        let mut sent = WireFailure::new("ValueError", "builtins", "bad\nthings");
+        sent.tb = vec!["Traceback...\n".into()];
+        let failure = Failure::from(Error::from_failure(sent));
         assert_eq!(failure.exit_code(), 1);
         let line = failure.line();
         assert!(!line.contains('\n'), "{line}");
@@ -166,8 +158,8 @@ mod tests {
     }
 
     #[test]
-    fn dispatcher_errors_use_oslo_names() {
-        let failure = Failure::from(Error::NoSuchMethod { method: "nope".into() });
+    fn dispatcher_errors_print_what_arrived() {
+        let failure = Failure::from(Error::from_failure(WireFailure::no_such_method("nope")));
         assert_eq!(
             failure,
             Failure::Remote {
@@ -176,7 +168,7 @@ mod tests {
                 message: "Endpoint does not support RPC method nope".into(),
             }
         );
-        let failure = Failure::from(Error::UnsupportedVersion { version: "9.0".into(), method: "m".into() });
+        let failure = Failure::from(Error::from_failure(WireFailure::unsupported_version("9.0", "m")));
         let Failure::Remote { class, module, message } = &failure else { panic!("{failure:?}") };
         assert_eq!(
             (class.as_str(), module.as_str()),
@@ -184,6 +176,10 @@ mod tests {
         );
         assert_eq!(message, "Endpoint does not support RPC version 9.0. Attempted method: m");
         assert_eq!(failure.exit_code(), 1);
+        // A dispatcher failure worded otherwise (another oslo release) is printed as sent too.
+        let reworded = WireFailure::new("NoSuchMethod", "oslo_messaging.rpc.dispatcher", "no method m here");
+        let Failure::Remote { message, .. } = Failure::from(Error::from_failure(reworded)) else { panic!() };
+        assert_eq!(message, "no method m here");
     }
 
     #[test]

@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use crate::wire::{DispatcherFailure, Failure, WireError};
+
 /// A boxed error from a broker library, kept as the source of a [`TransportError`].
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -41,33 +43,30 @@ pub enum Error {
         timeout: Duration,
     },
 
-    /// The endpoint raised an exception (or returned an error); oslo's failure format.
-    #[error("remote error: {class} {message}")]
-    Remote {
-        /// Exception class name, e.g. `ValueError`.
-        class: String,
-        /// Exception module, e.g. `builtins`.
-        module: String,
-        /// The exception message.
-        message: String,
-        /// The traceback lines the server sent (may be empty).
-        traceback: Vec<String>,
-    },
+    /// The endpoint raised an exception (or returned an error): the failure as it arrived, in
+    /// oslo's format (class, module, message, traceback, arguments).
+    #[error("remote error: {} {}", .0.class, .0.message)]
+    Remote(Failure),
 
-    /// No endpoint of a compatible namespace and version has that method (or it is private).
+    /// No endpoint of a compatible namespace and version has that method (or it is private):
+    /// oslo's `NoSuchMethod`.
     #[error("endpoint does not support RPC method {method}")]
     NoSuchMethod {
         /// The method that was asked for.
         method: String,
+        /// The failure as it arrived.
+        failure: Failure,
     },
 
-    /// No endpoint serves the requested namespace and version.
+    /// No endpoint serves the requested namespace and version: oslo's `UnsupportedVersion`.
     #[error("endpoint does not support RPC version {version}. Attempted method: {method}")]
     UnsupportedVersion {
         /// The version that was asked for.
         version: String,
         /// The method that was asked for.
         method: String,
+        /// The failure as it arrived.
+        failure: Failure,
     },
 
     /// An argument (or a result) could not be converted to or from JSON.
@@ -96,46 +95,42 @@ pub enum Error {
 }
 
 impl Error {
-    /// Builds the error a caller sees for a failure reply, mapping oslo's dispatcher exceptions
-    /// to their own variants (their fields are parsed back from oslo's message wording).
+    /// Builds the error a caller sees for a failure reply: oslo's dispatcher exceptions get
+    /// their own variants (read by [`Failure::dispatcher_failure`]), everything else is
+    /// [`Error::Remote`]. Each keeps the failure as it arrived.
     #[must_use]
-    pub fn from_failure(failure: crate::wire::Failure) -> Self {
-        if failure.module == crate::wire::DISPATCHER_MODULE {
-            match failure.class.as_str() {
-                "NoSuchMethod" => {
-                    if let Some(method) = failure.message.strip_prefix(NO_SUCH_METHOD_PREFIX) {
-                        return Self::NoSuchMethod { method: method.to_owned() };
-                    }
-                }
-                "UnsupportedVersion" => {
-                    let parsed = failure
-                        .message
-                        .strip_prefix(UNSUPPORTED_VERSION_PREFIX)
-                        .and_then(|rest| rest.split_once(UNSUPPORTED_VERSION_METHOD));
-                    if let Some((version, method)) = parsed {
-                        return Self::UnsupportedVersion {
-                            version: version.to_owned(),
-                            method: method.to_owned(),
-                        };
-                    }
-                }
-                _ => {}
+    pub fn from_failure(failure: Failure) -> Self {
+        match failure.dispatcher_failure() {
+            Some(DispatcherFailure::NoSuchMethod { method }) => {
+                Self::NoSuchMethod { method: method.to_owned(), failure }
             }
+            Some(DispatcherFailure::UnsupportedVersion { version, method }) => {
+                Self::UnsupportedVersion { version: version.to_owned(), method: method.to_owned(), failure }
+            }
+            None => Self::Remote(failure),
         }
-        Self::Remote {
-            class: failure.class,
-            module: failure.module,
-            message: failure.message,
-            traceback: failure.tb,
+    }
+
+    /// The failure the server answered with, for the three errors that carry one.
+    ///
+    /// ```
+    /// use courier_runtime::Error;
+    /// use courier_runtime::wire::Failure;
+    ///
+    /// let error = Error::from_failure(Failure::no_such_method("resize"));
+    /// assert!(matches!(&error, Error::NoSuchMethod { method, .. } if method == "resize"));
+    /// assert_eq!(error.failure().map(|f| f.class.as_str()), Some("NoSuchMethod"));
+    /// ```
+    #[must_use]
+    pub fn failure(&self) -> Option<&Failure> {
+        match self {
+            Self::Remote(failure)
+            | Self::NoSuchMethod { failure, .. }
+            | Self::UnsupportedVersion { failure, .. } => Some(failure),
+            _ => None,
         }
     }
 }
-
-/// oslo's wording of `NoSuchMethod`, followed by the method name.
-pub(crate) const NO_SUCH_METHOD_PREFIX: &str = "Endpoint does not support RPC method ";
-/// oslo's wording of `UnsupportedVersion`: prefix, version, separator, method.
-pub(crate) const UNSUPPORTED_VERSION_PREFIX: &str = "Endpoint does not support RPC version ";
-pub(crate) const UNSUPPORTED_VERSION_METHOD: &str = ". Attempted method: ";
 
 /// What a [`Transport`](crate::Transport) reports.
 #[derive(Debug, thiserror::Error)]
@@ -180,7 +175,7 @@ pub enum TransportError {
 
     /// A message body could not be encoded or decoded.
     #[error(transparent)]
-    Wire(#[from] crate::wire::WireError),
+    Wire(#[from] WireError),
 
     /// The transport was cleaned up or its listener closed.
     #[error("the transport is closed")]
@@ -194,8 +189,8 @@ impl TransportError {
     }
 }
 
-impl From<crate::wire::WireError> for Error {
-    fn from(error: crate::wire::WireError) -> Self {
+impl From<WireError> for Error {
+    fn from(error: WireError) -> Self {
         Self::Transport(TransportError::Wire(error))
     }
 }

@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::Context;
+use crate::context::Context;
 use crate::endpoint::MethodKind;
 use crate::notify::Priority;
 

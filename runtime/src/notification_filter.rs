@@ -5,7 +5,7 @@ use std::fmt;
 use regex::Regex;
 use serde_json::{Map, Value};
 
-use crate::Error;
+use crate::error::Error;
 use crate::notification_endpoint::NotificationMessage;
 
 /// Regular expressions a notification must match to reach an endpoint (oslo's
@@ -148,7 +148,7 @@ fn keys_match<'a>(rules: &[(String, Pattern)], get: impl Fn(&str) -> Option<&'a 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Context;
+    use crate::context::Context;
     use crate::notification_endpoint::Metadata;
     use crate::notify::Priority;
     use serde_json::json;

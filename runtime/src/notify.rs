@@ -34,10 +34,12 @@ pub use log_driver::LOG_DRIVER_TARGET;
 pub use routing::{RoutingConfig, RoutingRule};
 pub use test_driver::{DEFAULT_TEST_NOTIFICATIONS_CAPACITY, SentNotification, TestNotifications};
 
+use crate::context::Context;
+use crate::error::Error;
 use crate::serializer::{NoOpSerializer, Serializer};
-use crate::transport::NotifyOptions;
+use crate::target::Target;
+use crate::transport::{NotifyOptions, Transport};
 use crate::wire::{self, Notification};
-use crate::{Context, Error, Target, Transport};
 
 /// The topic notifications go to when none is configured (oslo's `[oslo_messaging_notifications]
 /// topics`).
@@ -412,16 +414,16 @@ impl Notifier {
             Error::InvalidArgument(format!("the serializer refused the notification payload: {e}"))
         })?;
         let context = self.serializer.serialize_context(&context.redacted());
-        let mut notification = Notification::from_message(serde_json::Map::from_iter([
-            ("event_type".to_owned(), event_type.into()),
-            ("priority".to_owned(), priority.as_wire().into()),
-            ("payload".to_owned(), payload),
-        ]))?;
-        notification.message_id = uuid::Uuid::new_v4().hyphenated().to_string();
-        notification.publisher_id.clone_from(&self.publisher_id);
-        notification.timestamp = python_utc_timestamp(SystemTime::now());
-        notification.context = context;
-        Ok(notification)
+        Ok(Notification {
+            message_id: uuid::Uuid::new_v4().hyphenated().to_string(),
+            publisher_id: self.publisher_id.clone(),
+            event_type: event_type.to_owned(),
+            priority: priority.as_wire().to_owned(),
+            payload,
+            timestamp: python_utc_timestamp(SystemTime::now()),
+            unique_id: None,
+            context,
+        })
     }
 }
 

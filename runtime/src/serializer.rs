@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::Context;
+use crate::context::Context;
 
 /// Converts entities and contexts between a service's own types and JSON.
 ///

@@ -1,6 +1,6 @@
 //! Where a message goes: oslo.messaging's `Target`.
 
-use crate::Error;
+use crate::error::Error;
 
 /// The address of a message, as oslo.messaging's `Target`.
 ///

@@ -131,7 +131,12 @@ impl NotificationEndpoint for NotificationTap {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{Failure, Notification, Reply, decode_body};
+    use crate::wire::{Failure, Notification, Reply, Request, decode_body, encode_bare};
+    use serde_json::json;
+
+    fn object(value: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+        value.as_object().unwrap().clone()
+    }
 
     #[test]
     fn every_fixture_decodes() {
@@ -145,6 +150,43 @@ mod tests {
         }
     }
 
+    #[test]
+    fn decodes_a_captured_oslo_call() {
+        let request = Request::from_message(decode_body(OSLO_CALL_BODY.as_bytes()).unwrap()).unwrap();
+        assert_eq!(request.method, "echo");
+        assert_eq!(request.args["value"], json!([1, "two", {"three": 3.0}]));
+        assert_eq!(request.msg_id.as_deref(), Some("3f0916369bd04475b2eb5ca177d85354"));
+        assert_eq!(request.reply_q.as_deref(), Some("reply_8845ac724b524fb3b63b99350a696cd9"));
+        assert_eq!(request.call_monitor_timeout, None);
+        assert_eq!(request.context.user(), Some("alice"));
+        assert_eq!(request.context.request_id(), Some("req-1"));
+        assert!(request.is_call());
+    }
+
+    #[test]
+    fn decodes_a_python_failure_reply() {
+        let message = object(
+            json!({"result": null, "failure": OSLO_FAILURE_VALUE_ERROR, "ending": true, "_msg_id": "m"}),
+        );
+        let reply = Reply::from_message(message).unwrap();
+        let failure = reply.failure.unwrap();
+        assert_eq!(failure.class, "ValueError");
+        assert_eq!(failure.module, "builtins");
+        assert_eq!(failure.args, vec![json!("bad things"), json!(42)]);
+        assert_eq!(failure.tb.len(), 2);
+    }
+
+    #[test]
+    fn decodes_a_captured_notification() {
+        let n =
+            Notification::from_message(decode_body(OSLO_NOTIFICATION_V2_BODY.as_bytes()).unwrap()).unwrap();
+        assert_eq!(n.publisher_id, "compute.host1");
+        assert_eq!(n.priority, "INFO");
+        assert_eq!(n.payload["instance_id"], 12);
+        assert_eq!(n.timestamp, "2026-11-23 07:02:47.787110");
+        let round = Notification::from_message(decode_body(&encode_bare(&n.to_message())).unwrap()).unwrap();
+        assert_eq!(round, n);
+    }
     #[test]
     fn each_priority_has_its_own_table() {
         let (taps, _tapped) = NotificationTap::channel(&Priority::ALL, 1);

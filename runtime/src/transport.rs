@@ -9,9 +9,10 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use tokio::sync::mpsc;
 
+use crate::error::TransportError;
+use crate::target::Target;
 use crate::url::TransportUrl;
 use crate::wire::{Message, Notification, Reply, Request, WireError};
-use crate::{Target, TransportError};
 
 /// The control exchange oslo uses when a service sets none.
 pub const DEFAULT_CONTROL_EXCHANGE: &str = "openstack";

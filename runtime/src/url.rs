@@ -9,7 +9,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_perc
 /// What user names and query options keep unencoded: RFC 3986's unreserved characters.
 const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 
-use crate::TransportError;
+use crate::error::TransportError;
 
 /// A parsed transport URL:
 /// `driver://[user:pass@]host[:port][,[user:pass@]host[:port]...]/virtual_host?query`.

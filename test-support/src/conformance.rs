@@ -18,6 +18,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use courier::wire::Failure;
 use courier::{
     Context, Error, Notifier, RemoteException, RpcClient, RpcServer, Target, Transport, TransportConfig,
     rpc_endpoint,
@@ -204,7 +205,7 @@ pub async fn rpc_cast_reaches_the_server(subject: &Subject) {
 pub async fn rpc_remote_errors_keep_their_class(subject: &Subject) {
     let rpc = Rpc::start(subject, &["s1"]).await;
     match rpc.client.fail(&Context::new(), "it broke".to_owned()).await {
-        Err(Error::Remote { class, module, message, .. }) => {
+        Err(Error::Remote(Failure { class, module, message, .. })) => {
             assert_eq!((class.as_str(), module.as_str()), ("ProbeFailure", "courier.conformance"));
             assert!(message.contains("it broke"), "{message}");
         }
@@ -218,7 +219,7 @@ pub async fn rpc_unknown_methods_are_reported(subject: &Subject) {
     let rpc = Rpc::start(subject, &["s1"]).await;
     let result: Result<Value, Error> = rpc.client.inner().call_as(&Context::new(), "nope", &json!({})).await;
     match result {
-        Err(Error::NoSuchMethod { method }) => assert_eq!(method, "nope"),
+        Err(Error::NoSuchMethod { method, .. }) => assert_eq!(method, "nope"),
         other => panic!("expected NoSuchMethod, got {other:?}"),
     }
     rpc.stop().await;

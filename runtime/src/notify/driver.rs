@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::routing::RoutingConfig;
 use super::test_driver::TestNotifications;
-use crate::Error;
+use crate::error::Error;
 
 /// One of oslo's notification drivers (`[oslo_messaging_notifications] driver`).
 ///

@@ -38,7 +38,7 @@
 use glob::Pattern;
 
 use super::{NotifierDriver, Priority};
-use crate::Error;
+use crate::error::Error;
 
 /// Which notifications a route accepts: each list present must have a matching pattern.
 #[derive(Clone, Debug, Default, PartialEq)]
