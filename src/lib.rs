@@ -160,6 +160,7 @@ pub mod __private {
     pub use courier_runtime::notification_endpoint::IntoNotificationOutcome;
     pub use courier_runtime::notification_endpoint::support as notification;
     pub use courier_runtime::notify::Priority;
+    pub use courier_runtime::target::Version;
     pub use courier_runtime::wire::Failure;
     pub use courier_runtime::{
         Context, Endpoint, EndpointInfo, Error, Invocation, MethodInfo, MethodKind, MethodResult,

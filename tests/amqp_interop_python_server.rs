@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use courier::Version;
 use courier::wire::Failure;
 use courier::{Context, Error, RpcClient, Target};
 use courier_test_support::process::Peer;
@@ -50,7 +51,7 @@ async fn courier_calls_a_python_server() {
     assert_eq!(received["user"], "alice", "{received}");
     assert_eq!(client.call(&ctx, "whoami", Map::new()).await.expect("whoami"), json!("py1"));
 
-    let which = client.prepare().with_namespace("py").with_version("2.1");
+    let which = client.prepare().with_namespace("py").with_version(Version::new(2, 1));
     assert_eq!(which.call(&ctx, "which", Map::new()).await.expect("which"), json!("py-2.1"));
 }
 
@@ -122,7 +123,7 @@ async fn python_exceptions_arrive_as_courier_errors() {
         other => panic!("expected NoSuchMethod, got {other:?}"),
     }
 
-    let future = client.prepare().with_namespace("py").with_version("3.0");
+    let future = client.prepare().with_namespace("py").with_version(Version::new(3, 0));
     match future.call(&ctx, "which", Map::new()).await {
         Err(Error::UnsupportedVersion { version, method, .. }) => {
             assert_eq!((version.as_str(), method.as_str()), ("3.0", "which"))

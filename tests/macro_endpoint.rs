@@ -5,6 +5,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use courier::Version;
 use courier::wire::Failure;
 use courier::{
     Context, Endpoint, EndpointInfo, Error, Invocation, Metadata, MethodKind, MethodResult,
@@ -150,7 +151,7 @@ fn info_carries_type_name_namespace_version_and_the_table() {
     let info: &'static EndpointInfo = Compute::new().info();
     assert_eq!(info.type_name, "Compute");
     assert_eq!(info.namespace, Some("compute"));
-    assert_eq!(info.version, Some("1.3"));
+    assert_eq!(info.version, Some(Version::new(1, 3)));
     assert!(std::ptr::eq(info.methods, Compute::RPC_METHODS));
     for hidden in ["helper", "new", "_private", "console", "_renamed_private"] {
         assert!(info.method(hidden).is_none(), "{hidden} must not be callable");
@@ -320,7 +321,7 @@ async fn the_typed_client_calls_each_kind_and_decodes_results() {
     let (server, rpc) = serve(&unique("macro-client")).await;
     let client = ComputeClient::new(rpc);
     assert_eq!(client.inner().target().namespace.as_deref(), Some("compute"));
-    assert_eq!(client.inner().target().version.as_deref(), Some("1.3"));
+    assert_eq!(client.inner().target().version, Some(Version::new(1, 3)));
     let ctx = Context::new().with_user("carol");
 
     let flavor = Flavor { name: "m1".into(), vcpus: 1 };
@@ -388,11 +389,11 @@ async fn without_namespace_and_version_the_client_keeps_the_target() {
         }
     }
     let transport = courier::connect("fake://").await.unwrap();
-    let target = Target::new("t").with_namespace("kept").with_version("2.0");
+    let target = Target::new("t").with_namespace("kept").with_version(Version::new(2, 0));
     assert_eq!(Plain.info().methods[0].name, "one");
     let client = PlainClient::new(RpcClient::new(transport, target));
     assert_eq!(client.inner().target().namespace.as_deref(), Some("kept"));
-    assert_eq!(client.inner().target().version.as_deref(), Some("2.0"));
+    assert_eq!(client.inner().target().version, Some(Version::new(2, 0)));
 }
 
 #[test]

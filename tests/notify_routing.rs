@@ -194,7 +194,7 @@ async fn only_implemented_priorities_are_consumed(url: &'static str) {
         .endpoint(InfoOnly(sender))
         .build()
         .unwrap();
-    assert_eq!(listener.subscriptions(), [(Target::new(&topic), "info".to_owned())]);
+    assert_eq!(listener.subscriptions(), [(Target::new(&topic), Priority::Info)]);
     listener.start().await.unwrap();
     let notifier = env.notifier("compute.host2", &topic);
     let ctx = Context::new();
@@ -315,7 +315,7 @@ async fn publish_failures_are_returned() {
 async fn oslo_fields_on_the_wire() {
     let env = TransportEnv::new(courier_test_support::transports::FAKE).await;
     let topic = unique("wire");
-    let subscriptions = [(Target::new(&topic), "sample".to_owned())];
+    let subscriptions = [(Target::new(&topic), Priority::Sample)];
     let mut raw =
         env.transport.listen_for_notifications(&subscriptions, None, &Default::default()).await.unwrap();
     let ctx = Context::new().with_user("alice").with_auth_token("s3cret");

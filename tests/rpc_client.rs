@@ -4,6 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use courier::Version;
 use courier::wire::Failure;
 use courier::{Context, Error, RemoteException, RpcClient, RpcServer, Target, rpc_endpoint};
 use courier_test_support::gauge::Gauge;
@@ -141,14 +142,15 @@ async fn a_call_nobody_answers_times_out() {
 async fn the_version_cap_is_checked_before_sending() {
     let transport = courier::connect("fake://").await.unwrap();
     // Nobody serves this topic: a refused message fails at once instead of timing out.
-    let client = RpcClient::new(transport, Target::new(unique("capped"))).with_version_cap("1.3");
-    assert!(client.can_send_version(Some("1.2")));
-    assert!(client.can_send_version(Some("1.3")));
-    assert!(!client.can_send_version(Some("1.4")));
-    assert!(!client.can_send_version(Some("2.0")));
+    let client =
+        RpcClient::new(transport, Target::new(unique("capped"))).with_version_cap(Version::new(1, 3));
+    assert!(client.can_send_version(Some(Version::new(1, 2))));
+    assert!(client.can_send_version(Some(Version::new(1, 3))));
+    assert!(!client.can_send_version(Some(Version::new(1, 4))));
+    assert!(!client.can_send_version(Some(Version::new(2, 0))));
     assert!(!client.can_send_version(None), "with a cap, a message without a version is refused");
     for version in ["1.4", "2.0"] {
-        let capped = client.prepare().with_version(version);
+        let capped = client.prepare().with_version(version.parse().unwrap());
         match capped.call(&Context::new(), "whoami", Default::default()).await {
             Err(Error::VersionCap { version: v, cap }) => {
                 assert_eq!((v.as_str(), cap.as_str()), (version, "1.3"))

@@ -1,6 +1,7 @@
 //! The dispatcher's rules, as a caller sees them: namespaces and versions, NoSuchMethod vs
 //! UnsupportedVersion, private methods, argument errors naming the argument, the ping method.
 
+use courier::Version;
 use courier::wire::Failure;
 use courier::{Context, Error, RpcClient, RpcServer, Target, rpc_endpoint, to_args};
 use courier_test_support::{PATIENCE, unique};
@@ -54,12 +55,17 @@ async fn namespaces_and_versions_route_like_oslo() {
     let (server, client) = client(&topic).await;
     let demo = client.prepare().with_namespace("demo");
     for version in ["2.0", "2.3"] {
-        let answer = call(&demo.prepare().with_version(version), "which", json!({})).await.unwrap();
+        let answer =
+            call(&demo.prepare().with_version(version.parse().unwrap()), "which", json!({})).await.unwrap();
         assert_eq!(answer, "demo-2.3", "version {version}");
     }
     for (namespace, version) in [("demo", "2.4"), ("demo", "3.0"), ("demo", "1.0"), ("other", "2.0")] {
-        let err =
-            call(&client.prepare().with_namespace(namespace).with_version(version), "which", json!({})).await;
+        let err = call(
+            &client.prepare().with_namespace(namespace).with_version(version.parse().unwrap()),
+            "which",
+            json!({}),
+        )
+        .await;
         match err {
             Err(Error::UnsupportedVersion { version: v, method, .. }) => {
                 assert_eq!((v.as_str(), method.as_str()), (version, "which"))
@@ -68,9 +74,14 @@ async fn namespaces_and_versions_route_like_oslo() {
         }
     }
     // The null namespace's version defaults to 1.0.
-    assert_eq!(call(&client.prepare().with_version("1.0"), "add", json!({"a": 1, "b": 2})).await.unwrap(), 3);
+    assert_eq!(
+        call(&client.prepare().with_version(Version::new(1, 0)), "add", json!({"a": 1, "b": 2}))
+            .await
+            .unwrap(),
+        3
+    );
     assert!(matches!(
-        call(&client.prepare().with_version("1.1"), "add", json!({"a": 1, "b": 2})).await,
+        call(&client.prepare().with_version(Version::new(1, 1)), "add", json!({"a": 1, "b": 2})).await,
         Err(Error::UnsupportedVersion { .. })
     ));
     server.wait().await;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use courier::Priority;
+use courier::{Priority, Version};
 
 /// The exit codes, shown at the end of every `--help`.
 pub const EXIT_CODES: &str = "\
@@ -90,8 +90,8 @@ pub struct TargetOpts {
 
     /// The API version the message needs, X.Y or X.Y.Z (`courier --version` shows the
     /// tool's own).
-    #[arg(long = "version", id = "rpc_version", value_name = "VERSION")]
-    pub version: Option<String>,
+    #[arg(long = "version", id = "rpc_version", value_name = "VERSION", value_parser = parse_version)]
+    pub version: Option<Version>,
 
     /// The request context: a JSON object, @FILE, or - for stdin.
     #[arg(long, value_name = "JSON")]
@@ -195,11 +195,14 @@ pub struct ListenArgs {
     pub priorities: Vec<Priority>,
 }
 
-/// A notification priority, case-insensitive; `warning` is oslo's alias of `warn`.
+/// An RPC version, `X.Y` or `X.Y.Z`.
+pub fn parse_version(text: &str) -> Result<Version, String> {
+    text.parse::<Version>().map_err(|e| e.to_string())
+}
+
+/// A notification priority: [`Priority`]'s `FromStr` (case-insensitive; `warning` is oslo's
+/// alias of `warn`), its error as clap shows it.
 pub fn parse_priority(text: &str) -> Result<Priority, String> {
-    if text.eq_ignore_ascii_case("warning") {
-        return Ok(Priority::Warn);
-    }
     text.parse::<Priority>().map_err(|e| e.to_string())
 }
 
@@ -257,7 +260,7 @@ mod tests {
         assert_eq!(call.target.server.as_deref(), Some("s"));
         assert_eq!(call.target.exchange.as_deref(), Some("nova"));
         assert_eq!(call.target.namespace.as_deref(), Some("ns"));
-        assert_eq!(call.target.version.as_deref(), Some("1.2"));
+        assert_eq!(call.target.version, Some(Version::new(1, 2)));
         assert_eq!(call.timeout, Some(Duration::from_millis(250)));
         assert_eq!(call.method, "ping");
         assert_eq!(call.args.as_deref(), Some("-"));

@@ -21,9 +21,6 @@ struct Prepared {
 /// Reads the configuration and the JSON inputs, so bad input fails before connecting.
 fn prepare(global: &GlobalOpts, target: &TargetOpts, args: Option<&str>) -> Result<Prepared, Failure> {
     input::at_most_one_stdin(&[("--args", args), ("--context", target.context.as_deref())])?;
-    if let Some(version) = &target.version {
-        courier::parse_version(version).map_err(|e| Failure::Other(format!("--version: {e}")))?;
-    }
     let mut stdin = std::io::stdin().lock();
     let args = match args {
         Some(spec) => input::read_object(spec, "--args", &mut stdin)?,
@@ -52,8 +49,8 @@ fn client(transport: Arc<dyn Transport>, options: &TargetOpts) -> RpcClient {
     if let Some(namespace) = &options.namespace {
         client = client.with_namespace(namespace.clone());
     }
-    if let Some(version) = &options.version {
-        client = client.with_version(version.clone());
+    if let Some(version) = options.version {
+        client = client.with_version(version);
     }
     client
 }

@@ -62,7 +62,7 @@ use proc_macro::TokenStream;
 ///
 /// use courier::{Endpoint, MethodKind};
 /// let info = Compute.info();
-/// assert_eq!((info.namespace, info.version), (Some("compute"), Some("1.3")));
+/// assert_eq!((info.namespace, info.version), (Some("compute"), Some(courier::Version::new(1, 3))));
 /// let names: Vec<_> = Compute::RPC_METHODS.iter().map(|m| (m.name, m.kind, m.args)).collect();
 /// assert_eq!(names, [
 ///     ("resize", MethodKind::Sync, &["instance", "flavor"][..]),

@@ -11,9 +11,10 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::serializer::{NoOpSerializer, Serializer};
+use crate::target::Version;
 use crate::transport::{CallOptions, SendOptions};
 use crate::wire::{self, Request};
-use crate::{Context, Error, Target, Transport, TransportError, version_is_compatible};
+use crate::{Context, Error, Target, Transport, TransportError};
 
 /// oslo's `rpc_response_timeout`: how long a call waits when no timeout is set.
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(60);
@@ -42,7 +43,7 @@ pub struct RpcClient {
     target: Target,
     timeout: Duration,
     call_monitor_timeout: Option<Duration>,
-    version_cap: Option<String>,
+    version_cap: Option<Version>,
     mandatory: bool,
     serializer: Arc<dyn Serializer>,
 }
@@ -110,8 +111,8 @@ impl RpcClient {
 
     /// Refuses (before sending) messages whose version is not compatible with `cap`.
     #[must_use]
-    pub fn with_version_cap(mut self, cap: impl Into<String>) -> Self {
-        self.version_cap = Some(cap.into());
+    pub fn with_version_cap(mut self, cap: Version) -> Self {
+        self.version_cap = Some(cap);
         self
     }
 
@@ -153,8 +154,8 @@ impl RpcClient {
 
     /// Overrides the version.
     #[must_use]
-    pub fn with_version(mut self, version: impl Into<String>) -> Self {
-        self.target.version = Some(version.into());
+    pub fn with_version(mut self, version: Version) -> Self {
+        self.target.version = Some(version);
         self
     }
 
@@ -175,11 +176,11 @@ impl RpcClient {
     /// oslo's `can_send_version`: whether `version` (or the target's) is allowed by the cap.
     /// Without a cap everything is; with a cap, a message without a version is not.
     #[must_use]
-    pub fn can_send_version(&self, version: Option<&str>) -> bool {
-        match (&self.version_cap, version.or(self.target.version.as_deref())) {
+    pub fn can_send_version(&self, version: Option<Version>) -> bool {
+        match (self.version_cap, version.or(self.target.version)) {
             (None, _) => true,
             (Some(_), None) => false,
-            (Some(cap), Some(version)) => version_is_compatible(cap, version),
+            (Some(cap), Some(version)) => cap.accepts(version),
         }
     }
 
@@ -188,8 +189,8 @@ impl RpcClient {
             return Ok(());
         }
         Err(Error::VersionCap {
-            version: self.target.version.clone().unwrap_or_else(|| "(none)".into()),
-            cap: self.version_cap.clone().unwrap_or_default(),
+            version: self.target.version.map_or_else(|| "(none)".into(), |v| v.to_string()),
+            cap: self.version_cap.map(|v| v.to_string()).unwrap_or_default(),
         })
     }
 
@@ -210,7 +211,7 @@ impl RpcClient {
         let mut request =
             Request::new(method, serialized).with_context(self.serializer.serialize_context(context));
         request.namespace.clone_from(&self.target.namespace);
-        request.version.clone_from(&self.target.version);
+        request.version = self.target.version.map(|v| v.to_string());
         Ok(request)
     }
 

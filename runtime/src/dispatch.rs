@@ -5,7 +5,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use crate::endpoint::{Endpoint, EndpointInfo, Invocation, MethodInfo, MethodKind};
-use crate::version_is_compatible;
+use crate::target::Version;
 use crate::wire::{Failure, Request};
 
 /// The version an endpoint (or a request) without one has.
@@ -91,11 +91,13 @@ impl Dispatcher {
     /// The failure to reply with.
     pub fn route(&self, request: &Request) -> Result<Route, Failure> {
         let version = request.version.as_deref().unwrap_or(DEFAULT_VERSION);
+        // Parsed once per request; one that does not parse is compatible with no endpoint.
+        let requested = version.parse::<Version>().ok();
         let mut found_compatible = false;
         for endpoint in &self.endpoints {
             let info = endpoint.info();
             if info.namespace != request.namespace.as_deref()
-                || !version_is_compatible(info.version.unwrap_or(DEFAULT_VERSION), version)
+                || !requested.is_some_and(|r| info.version.unwrap_or(Version::DEFAULT).accepts(r))
             {
                 continue;
             }
@@ -157,8 +159,12 @@ mod tests {
     ];
     static PLAIN: EndpointInfo =
         EndpointInfo { type_name: "Plain", namespace: None, version: None, methods: ROWS };
-    static NS: EndpointInfo =
-        EndpointInfo { type_name: "Ns", namespace: Some("demo"), version: Some("2.3"), methods: ROWS };
+    static NS: EndpointInfo = EndpointInfo {
+        type_name: "Ns",
+        namespace: Some("demo"),
+        version: Some(Version::new(2, 3)),
+        methods: ROWS,
+    };
 
     fn dispatcher() -> Dispatcher {
         Dispatcher::new(vec![Arc::new(Fixed(&PLAIN)), Arc::new(Fixed(&NS))]).with_ping()

@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::Context;
+use crate::target::Version;
 use crate::wire::Failure;
 
 /// How a method runs, decided from its signature at compile time.
@@ -50,8 +51,8 @@ pub struct EndpointInfo {
     pub type_name: &'static str,
     /// The namespace (`None`: oslo's null namespace).
     pub namespace: Option<&'static str>,
-    /// The implemented version (`None`: `1.0`).
-    pub version: Option<&'static str>,
+    /// The implemented version (`None`: [`Version::DEFAULT`], `1.0`).
+    pub version: Option<Version>,
     /// The dispatch table.
     pub methods: &'static [MethodInfo],
 }

@@ -146,7 +146,7 @@ async fn take(shared: &Shared, incoming: Incoming) -> Option<Taken> {
                 return None;
             }
         };
-    let Ok(priority) = notification.priority.parse::<Priority>() else {
+    let Some(priority) = Priority::from_wire(&notification.priority) else {
         tracing::warn!(priority = %notification.priority, "unknown notification priority; dropping the message");
         settle(delivery.ack().await, "ack");
         return None;

@@ -176,11 +176,8 @@ impl NotificationListenerBuilder {
         if priorities.is_empty() {
             return Err(Error::InvalidArgument("no endpoint implements any notification priority".into()));
         }
-        let subscriptions = self
-            .targets
-            .iter()
-            .flat_map(|t| priorities.iter().map(move |p| (t.clone(), p.as_str().to_owned())))
-            .collect();
+        let subscriptions =
+            self.targets.iter().flat_map(|t| priorities.iter().map(move |p| (t.clone(), *p))).collect();
         let capacity = self.executor.capacity().max(self.batch.map_or(1, |(size, _)| size));
         let (in_flight, _) = watch::channel(0);
         Ok(NotificationListener {
@@ -219,7 +216,7 @@ enum State {
 /// rejected without requeue; an unknown priority is logged and acknowledged.
 pub struct NotificationListener {
     shared: Arc<Shared>,
-    subscriptions: Vec<(Target, String)>,
+    subscriptions: Vec<(Target, Priority)>,
     pool: Option<String>,
     options: ListenOptions,
     batch: Option<(usize, Option<Duration>)>,
@@ -256,7 +253,7 @@ impl NotificationListener {
 
     /// The `(target, priority)` pairs consumed.
     #[must_use]
-    pub fn subscriptions(&self) -> &[(Target, String)] {
+    pub fn subscriptions(&self) -> &[(Target, Priority)] {
         &self.subscriptions
     }
 

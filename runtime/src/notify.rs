@@ -56,7 +56,11 @@ pub const DEFAULT_NOTIFICATION_TOPIC: &str = "notifications";
 /// let priority: Priority = "INFO".parse().unwrap();
 /// assert_eq!(priority, Priority::Info);
 /// assert_eq!((priority.as_str(), priority.as_wire()), ("info", "INFO"));
-/// assert!("warning".parse::<Priority>().is_err()); // oslo's method is `warn`
+/// // A name a person gives: oslo's `Notifier.warning` is its `warn`.
+/// assert_eq!("warning".parse::<Priority>(), Ok(Priority::Warn));
+/// // What a message says: oslo's listeners know only `warn`.
+/// assert_eq!(Priority::from_wire("WARNING"), None);
+/// assert_eq!(Priority::from_wire("WARN"), Some(Priority::Warn));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Priority {
@@ -95,6 +99,13 @@ impl Priority {
         }
     }
 
+    /// Reads the `priority` field of a received message as oslo's dispatcher does: lower-cased,
+    /// one of its seven names (`WARNING` is not one; oslo's notifiers never send it).
+    #[must_use]
+    pub fn from_wire(priority: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str().eq_ignore_ascii_case(priority))
+    }
+
     /// Upper case, as the `priority` field of a message.
     #[must_use]
     pub fn as_wire(self) -> &'static str {
@@ -119,19 +130,22 @@ impl fmt::Display for Priority {
 /// A priority name that is none of oslo's.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown notification priority `{0}`; expected one of audit, debug, info, warn, error, critical, sample"
+    "unknown notification priority `{0}`; expected one of audit, debug, info, warn (or warning), error, \
+     critical, sample"
 )]
 pub struct UnknownPriority(pub String);
 
 impl FromStr for Priority {
     type Err = UnknownPriority;
 
-    /// Case-insensitive, as oslo lower-cases the `priority` field before looking it up.
+    /// A priority a person names (a command line, a configuration): case-insensitive, and
+    /// `warning` is `warn`, as oslo's `Notifier` has both methods (`warning = warn`). For the
+    /// `priority` field of a received message use [`Priority::from_wire`].
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|p| p.as_str().eq_ignore_ascii_case(s))
-            .ok_or_else(|| UnknownPriority(s.to_owned()))
+        if s.eq_ignore_ascii_case("warning") {
+            return Ok(Self::Warn);
+        }
+        Self::from_wire(s).ok_or_else(|| UnknownPriority(s.to_owned()))
     }
 }
 
@@ -393,7 +407,7 @@ impl Notifier {
             tracing::debug!(
                 %topic, %priority, event_type, message_id = %message.message_id, "publishing a notification"
             );
-            if let Err(error) = self.transport.notify(&target, priority.as_str(), message, &options).await {
+            if let Err(error) = self.transport.notify(&target, priority, message, &options).await {
                 tracing::warn!(%error, %topic, %priority, event_type, "could not publish a notification");
                 first_error.get_or_insert(Error::from(error));
             }
@@ -509,6 +523,11 @@ mod tests {
             assert_eq!(priority.as_wire().to_ascii_lowercase(), priority.as_str());
         }
         assert!("fatal".parse::<Priority>().unwrap_err().to_string().contains("`fatal`"));
+        assert_eq!("Warning".parse::<Priority>(), Ok(Priority::Warn));
+        for priority in Priority::ALL {
+            assert_eq!(Priority::from_wire(priority.as_wire()), Some(priority));
+        }
+        assert_eq!(Priority::from_wire("warning"), None);
     }
 
     #[test]

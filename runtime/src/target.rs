@@ -11,7 +11,9 @@ use crate::error::Error;
 /// ```
 /// use courier_runtime::Target;
 ///
-/// let target = Target::new("compute").with_server("host1").with_version("1.3");
+/// use courier_runtime::target::Version;
+///
+/// let target = Target::new("compute").with_server("host1").with_version(Version::new(1, 3));
 /// assert_eq!(target.topic.as_deref(), Some("compute"));
 /// assert!(target.validate_for_server().is_ok());
 /// assert!(Target::default().validate_for_send().is_err());
@@ -25,14 +27,12 @@ pub struct Target {
     pub topic: Option<String>,
     /// Endpoint namespace; `None` is oslo's null namespace.
     pub namespace: Option<String>,
-    /// Interface version `X.Y[.Z]`; `None` means `1.0` on servers, no version on clients.
-    pub version: Option<String>,
+    /// Interface version; `None` means `1.0` on servers, no version on clients.
+    pub version: Option<Version>,
     /// One server of the topic; required for RPC servers.
     pub server: Option<String>,
     /// Send to every server of the topic (casts only).
     pub fanout: bool,
-    /// Older namespace names an endpoint still accepts during rolling upgrades.
-    pub legacy_namespaces: Vec<String>,
 }
 
 impl Target {
@@ -63,10 +63,10 @@ impl Target {
         self
     }
 
-    /// Sets the version (`X.Y` or `X.Y.Z`).
+    /// Sets the version (parse text with `"1.3".parse::<Version>()`).
     #[must_use]
-    pub fn with_version(mut self, version: impl Into<String>) -> Self {
-        self.version = Some(version.into());
+    pub fn with_version(mut self, version: Version) -> Self {
+        self.version = Some(version);
         self
     }
 
@@ -84,13 +84,6 @@ impl Target {
         self
     }
 
-    /// Adds a legacy namespace accepted by an endpoint.
-    #[must_use]
-    pub fn with_legacy_namespace(mut self, namespace: impl Into<String>) -> Self {
-        self.legacy_namespaces.push(namespace.into());
-        self
-    }
-
     /// The topic, or `InvalidTarget` naming what it was needed for.
     ///
     /// # Errors
@@ -105,12 +98,9 @@ impl Target {
     /// Checks the target can be sent to (cast, notification).
     ///
     /// # Errors
-    /// [`Error::InvalidTarget`] without a topic, or with a version that is not `X.Y[.Z]`.
+    /// [`Error::InvalidTarget`] without a topic.
     pub fn validate_for_send(&self) -> Result<(), Error> {
         self.require_topic("to send")?;
-        if let Some(version) = &self.version {
-            parse_version(version)?;
-        }
         Ok(())
     }
 
@@ -139,16 +129,22 @@ impl Target {
             )),
         }
     }
-
-    /// The namespaces an endpoint with this target accepts: its own and the legacy ones.
-    pub fn accepted_namespaces(&self) -> impl Iterator<Item = Option<&str>> {
-        std::iter::once(self.namespace.as_deref())
-            .chain(self.legacy_namespaces.iter().map(|n| Some(n.as_str())))
-    }
 }
 
-/// A parsed `X.Y[.Z]` version.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+/// An RPC interface version, `X.Y` or `X.Y.Z`, parsed once (from a target, an endpoint's
+/// `#[rpc_endpoint(version = "...")]`, or a received request).
+///
+/// ```
+/// use courier_runtime::target::Version;
+///
+/// let implemented: Version = "1.3".parse().unwrap();
+/// assert_eq!(implemented, Version::new(1, 3));
+/// assert!(implemented.accepts(Version::new(1, 0)));
+/// assert!(!implemented.accepts(Version::new(1, 4)));
+/// assert_eq!(Version::new(1, 3).with_revision(2).to_string(), "1.3.2");
+/// assert!("1".parse::<Version>().is_err());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Version {
     /// Major: must match exactly.
     pub major: u64,
@@ -158,7 +154,54 @@ pub struct Version {
     pub revision: u64,
 }
 
-/// Parses `X.Y` or `X.Y.Z` made of integers.
+impl Version {
+    /// The version of an endpoint, and of a request, that names none: `1.0`.
+    pub const DEFAULT: Self = Self::new(1, 0);
+
+    /// `major.minor`.
+    #[must_use]
+    pub const fn new(major: u64, minor: u64) -> Self {
+        Self { major, minor, revision: 0 }
+    }
+
+    /// `major.minor.revision`.
+    #[must_use]
+    pub const fn with_revision(mut self, revision: u64) -> Self {
+        self.revision = revision;
+        self
+    }
+
+    /// oslo's `version_is_compatible(self, requested)`: same major, requested minor not above
+    /// this one, and the revision compared only when the minors are equal.
+    #[must_use]
+    pub fn accepts(self, requested: Self) -> bool {
+        self.major == requested.major
+            && (requested.minor < self.minor
+                || (requested.minor == self.minor && requested.revision <= self.revision))
+    }
+}
+
+/// `X.Y`, or `X.Y.Z` when the revision is not 0 (oslo compares `1.3` and `1.3.0` as equal).
+impl std::fmt::Display for Version {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)?;
+        if self.revision != 0 {
+            write!(f, ".{}", self.revision)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::str::FromStr for Version {
+    type Err = Error;
+
+    /// `X.Y` or `X.Y.Z` made of integers.
+    fn from_str(version: &str) -> Result<Self, Error> {
+        parse_version(version)
+    }
+}
+
+/// Parses `X.Y` or `X.Y.Z` made of integers (what `str::parse::<Version>` does).
 ///
 /// # Errors
 /// [`Error::InvalidTarget`] naming the bad version.
@@ -180,9 +223,8 @@ pub fn parse_version(version: &str) -> Result<Version, Error> {
     Ok(parsed)
 }
 
-/// oslo's `version_is_compatible(implemented, requested)`: same major, requested minor not
-/// above the implemented one, and the revision compared only when the minors are equal.
-/// Versions that do not parse are incompatible.
+/// oslo's `version_is_compatible(implemented, requested)` on text: [`Version::accepts`] once
+/// both parse; versions that do not parse are incompatible.
 ///
 /// ```
 /// use courier_runtime::version_is_compatible;
@@ -194,11 +236,10 @@ pub fn parse_version(version: &str) -> Result<Version, Error> {
 /// ```
 #[must_use]
 pub fn version_is_compatible(implemented: &str, requested: &str) -> bool {
-    let (Ok(imp), Ok(req)) = (parse_version(implemented), parse_version(requested)) else {
-        return false;
-    };
-    imp.major == req.major
-        && (req.minor < imp.minor || (req.minor == imp.minor && req.revision <= imp.revision))
+    match (parse_version(implemented), parse_version(requested)) {
+        (Ok(implemented), Ok(requested)) => implemented.accepts(requested),
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -226,12 +267,9 @@ mod tests {
             assert!(parse_version(bad).is_err(), "{bad}");
         }
         assert!(!version_is_compatible("1.0", "garbage"));
-    }
-
-    #[test]
-    fn accepted_namespaces_include_legacy() {
-        let t = Target::new("t").with_namespace("new").with_legacy_namespace("old");
-        let names: Vec<_> = t.accepted_namespaces().collect();
-        assert_eq!(names, vec![Some("new"), Some("old")]);
+        for text in ["1.0", "2.5", "1.3.2"] {
+            assert_eq!(text.parse::<Version>().unwrap().to_string(), text);
+        }
+        assert_eq!(Version::DEFAULT.to_string(), "1.0");
     }
 }

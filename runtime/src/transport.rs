@@ -10,6 +10,7 @@ use futures::future::BoxFuture;
 use tokio::sync::mpsc;
 
 use crate::error::TransportError;
+use crate::notify::Priority;
 use crate::target::Target;
 use crate::url::TransportUrl;
 use crate::wire::{Message, Notification, Reply, Request, WireError};
@@ -47,11 +48,12 @@ pub trait Transport: Send + Sync + fmt::Debug + 'static {
     /// Sends a reply (final or heartbeat) to a caller's reply queue.
     async fn reply(&self, reply_q: &str, reply: Reply) -> Result<(), TransportError>;
 
-    /// Publishes a notification on `<target.topic>.<priority>` (lower case).
+    /// Publishes a notification on `<target.topic>.<priority>` (the priority's lower-case name,
+    /// [`Priority::as_str`]).
     async fn notify(
         &self,
         target: &Target,
-        priority: &str,
+        priority: Priority,
         notification: Notification,
         options: &NotifyOptions,
     ) -> Result<(), TransportError>;
@@ -67,7 +69,7 @@ pub trait Transport: Send + Sync + fmt::Debug + 'static {
     /// queues, or the queue named `pool` when one is given.
     async fn listen_for_notifications(
         &self,
-        targets_and_priorities: &[(Target, String)],
+        targets_and_priorities: &[(Target, Priority)],
         pool: Option<&str>,
         options: &ListenOptions,
     ) -> Result<Box<dyn Listener>, TransportError>;

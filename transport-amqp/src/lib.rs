@@ -58,8 +58,8 @@ use std::time::Duration;
 
 use courier_runtime::wire::{self, Notification, Reply, Request};
 use courier_runtime::{
-    CallOptions, Connector, ListenOptions, Listener, NotifyOptions, PendingReply, SendOptions, Target,
-    Transport, TransportConfig, TransportError, TransportUrl,
+    CallOptions, Connector, ListenOptions, Listener, NotifyOptions, PendingReply, Priority, SendOptions,
+    Target, Transport, TransportConfig, TransportError, TransportUrl,
 };
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -349,7 +349,7 @@ impl Transport for RabbitTransport {
     async fn notify(
         &self,
         target: &Target,
-        priority: &str,
+        priority: Priority,
         mut notification: Notification,
         options: &NotifyOptions,
     ) -> Result<(), TransportError> {
@@ -394,7 +394,7 @@ impl Transport for RabbitTransport {
 
     async fn listen_for_notifications(
         &self,
-        targets_and_priorities: &[(Target, String)],
+        targets_and_priorities: &[(Target, Priority)],
         pool: Option<&str>,
         options: &ListenOptions,
     ) -> Result<Box<dyn Listener>, TransportError> {
@@ -408,7 +408,7 @@ impl Transport for RabbitTransport {
         };
         let mut subscriptions: Vec<Subscription> = Vec::new();
         for (target, priority) in targets_and_priorities {
-            let key = notification_key(topic_of(target)?, priority);
+            let key = notification_key(topic_of(target)?, *priority);
             let exchange = self.topology.topic_exchange(self.exchange_of(target));
             let queue = match (&tap, pool) {
                 (Some(tap), _) => tap.clone(),

@@ -6,6 +6,8 @@ use lapin::Channel;
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
 
+use courier_runtime::Priority;
+
 use crate::options::RabbitOptions;
 
 /// An exchange type oslo uses.
@@ -199,8 +201,8 @@ impl Topology {
 }
 
 /// The notification routing key (and default queue name) `<topic>.<priority lowercase>`.
-pub(crate) fn notification_key(topic: &str, priority: &str) -> String {
-    format!("{topic}.{}", priority.to_lowercase())
+pub(crate) fn notification_key(topic: &str, priority: Priority) -> String {
+    format!("{topic}.{}", priority.as_str())
 }
 
 fn field_table(arguments: &[(&'static str, ArgValue)]) -> FieldTable {
@@ -302,7 +304,7 @@ mod tests {
         assert_eq!((reply.durable, reply.auto_delete), (false, false));
         assert_eq!(reply.arguments, [("x-expires", ArgValue::Int(1_800_000))]);
 
-        let notifications = t.shared_queue(&notification_key("notifications", "INFO"));
+        let notifications = t.shared_queue(&notification_key("notifications", Priority::Info));
         assert_eq!(notifications.name, "notifications.info");
         assert!(notifications.arguments.is_empty() && !notifications.durable);
     }

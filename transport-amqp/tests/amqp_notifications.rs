@@ -2,7 +2,7 @@
 //! publisher declares, pools, envelope or bare bodies, and ack-time duplicate detection.
 
 use courier_runtime::wire::{self, Notification};
-use courier_runtime::{ListenOptions, Listener, NotifyOptions, Target};
+use courier_runtime::{ListenOptions, Listener, NotifyOptions, Priority, Target};
 use courier_test_support::broker::Raw;
 use courier_test_support::wire::notification;
 use courier_test_support::{broker, unique, within};
@@ -28,7 +28,7 @@ async fn pools_each_get_a_copy_and_the_default_queue_keeps_early_messages() {
     transport
         .notify(
             &target,
-            "INFO",
+            Priority::Info,
             notification("compute.instance.create.end", json!({"id": 1})),
             &NotifyOptions::default(),
         )
@@ -36,7 +36,7 @@ async fn pools_each_get_a_copy_and_the_default_queue_keeps_early_messages() {
         .unwrap();
     assert_eq!(raw.depth(&format!("{topic}.info")).await, 1);
 
-    let subscriptions = [(target.clone(), "info".to_owned()), (target.clone(), "warn".to_owned())];
+    let subscriptions = [(target.clone(), Priority::Info), (target.clone(), Priority::Warn)];
     let mut plain =
         transport.listen_for_notifications(&subscriptions, None, &ListenOptions::default()).await.unwrap();
     let pool_a = unique("pool");
@@ -59,7 +59,7 @@ async fn pools_each_get_a_copy_and_the_default_queue_keeps_early_messages() {
     transport
         .notify(
             &target,
-            "WARN",
+            Priority::Warn,
             notification("compute.instance.delete.start", json!({"id": 2})),
             &NotifyOptions::default(),
         )
@@ -87,13 +87,13 @@ async fn envelope_or_bare_bodies() {
     let topic = unique("bodies");
     let target = Target::new(&topic);
     transport
-        .notify(&target, "info", notification("e.v2", json!({})), &NotifyOptions::default())
+        .notify(&target, Priority::Info, notification("e.v2", json!({})), &NotifyOptions::default())
         .await
         .unwrap();
     transport
         .notify(
             &target,
-            "info",
+            Priority::Info,
             notification("e.v1", json!({})),
             &NotifyOptions::default().with_envelope(false),
         )
@@ -131,7 +131,7 @@ async fn notification_ids_are_recorded_only_when_acked() {
     let topic = unique("dedupe");
     let target = Target::new(&topic);
     let mut listener = transport
-        .listen_for_notifications(&[(target, "info".to_owned())], None, &ListenOptions::default())
+        .listen_for_notifications(&[(target, Priority::Info)], None, &ListenOptions::default())
         .await
         .unwrap();
     let raw = Raw::connect().await;
@@ -164,13 +164,13 @@ async fn private_tap_queue_sees_notifications_without_taking_them() {
     let (transport, _) = broker::transport_with("").await;
     let topic = unique("tap");
     let target = Target::new(&topic);
-    let subscriptions = [(target.clone(), "error".to_owned())];
+    let subscriptions = [(target.clone(), Priority::Error)];
     let mut tap = transport
         .listen_for_notifications(&subscriptions, None, &ListenOptions::default().with_private_queue(true))
         .await
         .unwrap();
     transport
-        .notify(&target, "ERROR", notification("boom", json!({})), &NotifyOptions::default())
+        .notify(&target, Priority::Error, notification("boom", json!({})), &NotifyOptions::default())
         .await
         .unwrap();
     let (seen, incoming) = next_notification(&mut tap).await;

@@ -32,8 +32,8 @@ use tokio::time::Instant;
 
 use courier_runtime::wire::{self, Notification, Reply, Request};
 use courier_runtime::{
-    CallOptions, Delivery, Incoming, ListenOptions, Listener, NotifyOptions, PendingReply, SendOptions,
-    Target, Transport, TransportConfig, TransportError, TransportUrl,
+    CallOptions, Delivery, Incoming, ListenOptions, Listener, NotifyOptions, PendingReply, Priority,
+    SendOptions, Target, Transport, TransportConfig, TransportError, TransportUrl,
 };
 
 use broker::{Queue, Stored, broker, lock};
@@ -221,7 +221,7 @@ impl Transport for FakeTransport {
     async fn notify(
         &self,
         target: &Target,
-        priority: &str,
+        priority: Priority,
         notification: Notification,
         options: &NotifyOptions,
     ) -> Result<(), TransportError> {
@@ -231,7 +231,7 @@ impl Transport for FakeTransport {
         let message = notification.to_message();
         let body =
             if options.envelope { wire::encode_envelope(&message) } else { wire::encode_bare(&message) };
-        let routing = format!("{topic}.{}", priority.to_ascii_lowercase());
+        let routing = format!("{topic}.{}", priority.as_str());
         let queues = broker().topic_targets(self.exchange(target), &routing, true);
         for queue in queues {
             queue.push_back(Stored { body: body.clone(), expires_at: None });
@@ -260,7 +260,7 @@ impl Transport for FakeTransport {
 
     async fn listen_for_notifications(
         &self,
-        targets_and_priorities: &[(Target, String)],
+        targets_and_priorities: &[(Target, Priority)],
         pool: Option<&str>,
         options: &ListenOptions,
     ) -> Result<Box<dyn Listener>, TransportError> {
@@ -275,7 +275,7 @@ impl Transport for FakeTransport {
                 .topic
                 .as_deref()
                 .ok_or(TransportError::Refused("a topic is required to listen".into()))?;
-            let routing = format!("{topic}.{}", priority.to_ascii_lowercase());
+            let routing = format!("{topic}.{}", priority.as_str());
             queues.push(broker.topic_queue(self.exchange(target), &routing, pool));
         }
         Ok(Box::new(FakeListener::new(queues)))

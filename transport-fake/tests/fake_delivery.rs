@@ -8,7 +8,7 @@ use courier_runtime::server::RpcServer;
 use courier_runtime::wire::{self, Notification};
 use courier_runtime::{
     Context, Endpoint, EndpointInfo, Error, Invocation, ListenOptions, MethodInfo, MethodKind, NotifyOptions,
-    RpcClient, Target, Transport, TransportConfig, TransportError,
+    Priority, RpcClient, Target, Transport, TransportConfig, TransportError,
 };
 use serde_json::{Map, Value, json};
 
@@ -91,12 +91,12 @@ fn notification(event_type: &str) -> Notification {
 async fn each_notification_pool_gets_its_own_copy() {
     let transport = courier_fake::connect(TransportConfig::default());
     let topic = unique("notifications");
-    let subscription = [(Target::new(&topic), "info".to_owned())];
+    let subscription = [(Target::new(&topic), Priority::Info)];
     let options = ListenOptions::default();
     let mut pool_a = transport.listen_for_notifications(&subscription, Some("a"), &options).await.unwrap();
     let mut pool_b = transport.listen_for_notifications(&subscription, Some("b"), &options).await.unwrap();
     transport
-        .notify(&Target::new(&topic), "INFO", notification("x.y"), &NotifyOptions::default())
+        .notify(&Target::new(&topic), Priority::Info, notification("x.y"), &NotifyOptions::default())
         .await
         .unwrap();
     for listener in [&mut pool_a, &mut pool_b] {

@@ -18,6 +18,28 @@ pub fn option_str(p: &TokenStream, lit: Option<&LitStr>) -> TokenStream {
     }
 }
 
+/// A `version = "X.Y[.Z]"` as a `Version` expression, parsed here so the runtime never parses
+/// it; `None` when it does not parse (the check stage has reported that already).
+pub fn version_expr(p: &TokenStream, lit: &LitStr) -> Option<TokenStream> {
+    let value = lit.value();
+    let parts: Vec<u64> = value.split('.').map(str::parse).collect::<Result<_, _>>().ok()?;
+    let (major, minor, revision) = match parts[..] {
+        [major, minor] => (major, minor, 0),
+        [major, minor, revision] => (major, minor, revision),
+        _ => return None,
+    };
+    let [major, minor, revision] = [major, minor, revision].map(proc_macro2::Literal::u64_unsuffixed);
+    Some(quote!(#p::Version::new(#major, #minor).with_revision(#revision)))
+}
+
+/// `Some(Version)` / `None` as an `Option<Version>` expression.
+pub fn option_version(p: &TokenStream, lit: Option<&LitStr>) -> TokenStream {
+    match lit.and_then(|lit| version_expr(p, lit)) {
+        Some(version) => quote!(#p::Option::Some(#version)),
+        None => quote!(#p::Option::None),
+    }
+}
+
 /// Wraps items in `const _: () = { ... };` so their helpers stay out of the user's namespace.
 pub fn wrap_in_const(items: TokenStream) -> TokenStream {
     quote! {

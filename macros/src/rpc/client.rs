@@ -13,7 +13,7 @@ use syn::spanned::Spanned as _;
 
 use super::expand::wire_args;
 use super::model::{Client, Endpoint, Method};
-use crate::internals::emit::{private, wrap_in_const};
+use crate::internals::emit::{private, version_expr, wrap_in_const};
 
 /// The client struct and its impl (nothing with `client = false`).
 pub fn client(endpoint: &Endpoint) -> TokenStream {
@@ -31,8 +31,11 @@ pub fn client(endpoint: &Endpoint) -> TokenStream {
         targets.extend(quote!(.with_namespace(#namespace)));
         new_doc.push_str(&format!(", and sets the endpoint's namespace `{}`", namespace.value()));
     }
-    if let Some(version) = &endpoint.version {
+    if let Some(lit) = &endpoint.version
+        && let Some(version) = version_expr(&p, lit)
+    {
         targets.extend(quote!(.with_version(#version)));
+        let version = lit;
         new_doc.push_str(&format!(", and sets the endpoint's version `{}`", version.value()));
     }
     new_doc.push('.');

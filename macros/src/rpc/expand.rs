@@ -15,7 +15,7 @@ use syn::spanned::Spanned as _;
 
 use super::model::{Arg, ArgRole, Endpoint, Kind, Method, Return};
 use crate::internals::Expand;
-use crate::internals::emit::{option_str, private, static_info, wrap_in_const};
+use crate::internals::emit::{option_str, option_version, private, static_info, wrap_in_const};
 
 impl Expand for Endpoint {
     fn expand(&self) -> TokenStream {
@@ -31,7 +31,7 @@ fn endpoint(endpoint: &Endpoint) -> TokenStream {
     let self_ty = &endpoint.block.self_ty;
     let type_name = &endpoint.block.type_name;
     let namespace = option_str(&p, endpoint.namespace.as_ref());
-    let version = option_str(&p, endpoint.version.as_ref());
+    let version = option_version(&p, endpoint.version.as_ref());
     let rows = endpoint.methods.iter().map(|method| table_row(&p, method));
     let helpers = endpoint.methods.iter().enumerate().map(|(index, method)| helpers(&p, index, method));
     let arms = endpoint.methods.iter().enumerate().map(|(index, method)| arm(&p, index, method));

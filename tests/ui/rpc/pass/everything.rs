@@ -104,7 +104,7 @@ fn main() {
     compute.skipped();
     let () = Compute::helper();
     compute.clone()._private();
-    assert_eq!(compute.info().version, Some("1.3.2"));
+    assert_eq!(compute.info().version, Some(courier::Version::new(1, 3).with_revision(2)));
     let _client: fn(courier::RpcClient) -> ComputeClient = ComputeClient::new;
     async fn typed(client: &ComputeClient, ctx: &Context) -> Result<(), courier::Error> {
         let _: String = client.sync_plain(ctx, 1, None).await?;
