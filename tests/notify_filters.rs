@@ -103,6 +103,9 @@ courier_test_support::on_every_transport!(each_field_kind_matches_and_mismatches
 #[test]
 fn invalid_patterns_are_reported_with_their_field() {
     let error = NotificationFilter::new().with_context("user", "[unclosed").unwrap_err();
-    assert!(matches!(error, courier::Error::InvalidArgument(_)), "{error}");
+    assert!(matches!(error, courier::Error::InvalidConfig { source: Some(_), .. }), "{error}");
     assert!(error.to_string().contains("context `user`"), "{error}");
+    // The regex error is kept as the source, naming what is wrong with the pattern.
+    let source = std::error::Error::source(&error).expect("the regex error").to_string();
+    assert!(source.contains("unclosed"), "{source}");
 }

@@ -346,3 +346,33 @@ async fn oslo_fields_on_the_wire() {
     assert!(is_python_utc_timestamp(message["timestamp"].as_str().unwrap()));
     assert_eq!(message["_unique_id"].as_str().unwrap().len(), 32);
 }
+
+/// A serializer that refuses every payload.
+struct Refusing;
+
+impl courier::Serializer for Refusing {
+    fn serialize_entity(&self, _: &Context, _: Value) -> Result<Value, courier::BoxError> {
+        Err("payloads are not allowed here".into())
+    }
+}
+
+#[tokio::test]
+async fn unencodable_or_refused_payloads_are_errors_keeping_their_cause() {
+    let transport = courier::connect("fake://").await.unwrap();
+    let notifier = courier::Notifier::new(transport, "p").with_topics([unique("bad-payload")]);
+    // JSON object keys must be strings: serde refuses a map keyed by numbers pairs.
+    let payload: std::collections::BTreeMap<(u8, u8), u8> = [((1, 2), 3)].into();
+    let error = notifier.info(&Context::new(), "e", payload).await.unwrap_err();
+    match &error {
+        courier::Error::Encode { what, .. } => assert_eq!(what, "the notification payload"),
+        other => panic!("expected an encode error, got {other:?}"),
+    }
+    let source = std::error::Error::source(&error).expect("serde's error").to_string();
+    assert!(source.contains("key must be a string"), "{source}");
+
+    let refusing = notifier.with_serializer(Arc::new(Refusing));
+    let error = refusing.info(&Context::new(), "e", json!({})).await.unwrap_err();
+    assert!(matches!(error, courier::Error::Serializer { .. }), "{error:?}");
+    let source = std::error::Error::source(&error).expect("the serializer's error").to_string();
+    assert_eq!(source, "payloads are not allowed here");
+}

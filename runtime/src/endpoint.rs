@@ -295,9 +295,8 @@ pub mod support {
 
     /// Decodes a call's result for a typed client.
     pub fn decode_result<T: DeserializeOwned>(value: Value, method: &str) -> Result<T, crate::Error> {
-        serde_json::from_value(value).map_err(|e| {
-            crate::Error::InvalidArgument(format!("the result of {method}() did not decode: {e}"))
-        })
+        serde_json::from_value(value)
+            .map_err(|source| crate::Error::Decode { what: format!("the result of {method}()"), source })
     }
 
     /// Encodes a typed client's argument.
@@ -307,7 +306,7 @@ pub mod support {
         value: &T,
     ) -> Result<(), crate::Error> {
         let value = serde_json::to_value(value)
-            .map_err(|e| crate::Error::InvalidArgument(format!("argument '{name}' is not JSON: {e}")))?;
+            .map_err(|source| crate::Error::Encode { what: format!("argument '{name}'"), source })?;
         args.insert(name.to_owned(), value);
         Ok(())
     }

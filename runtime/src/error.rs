@@ -69,9 +69,50 @@ pub enum Error {
         failure: Failure,
     },
 
-    /// An argument (or a result) could not be converted to or from JSON.
+    /// An argument or a builder's input is unusable (e.g. a listener without endpoints).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+
+    /// A value (an argument, a payload) could not be encoded as JSON.
+    #[error("cannot encode {what} as JSON")]
+    Encode {
+        /// What was being encoded, e.g. "argument 'flavor'".
+        what: String,
+        /// serde's error.
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// A value (a call's result) could not be decoded from JSON into the type asked for.
+    #[error("cannot decode {what} from JSON")]
+    Decode {
+        /// What was being decoded, e.g. "the result of resize()".
+        what: String,
+        /// serde's error.
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// The [`Serializer`](crate::serializer::Serializer) refused an entity.
+    #[error("the serializer refused {what}")]
+    Serializer {
+        /// What was being converted, e.g. "the notification payload".
+        what: String,
+        /// The serializer's error.
+        #[source]
+        source: BoxError,
+    },
+
+    /// A configuration is invalid: a filter's regex, a routing notifier's YAML or patterns, a
+    /// driver name.
+    #[error("invalid configuration: {reason}")]
+    InvalidConfig {
+        /// What is wrong, for a person.
+        reason: String,
+        /// The underlying error (regex, YAML, I/O), if any.
+        #[source]
+        source: Option<BoxError>,
+    },
 
     /// The target cannot be used for this operation (e.g. no topic, or a call with fanout).
     #[error("invalid target: {0}")]
@@ -95,6 +136,16 @@ pub enum Error {
 }
 
 impl Error {
+    /// An [`Error::InvalidConfig`] with the error behind it.
+    pub(crate) fn config(reason: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        Self::InvalidConfig { reason: reason.into(), source: Some(source.into()) }
+    }
+
+    /// An [`Error::InvalidConfig`] found by courier itself.
+    pub(crate) fn bad_config(reason: impl Into<String>) -> Self {
+        Self::InvalidConfig { reason: reason.into(), source: None }
+    }
+
     /// Builds the error a caller sees for a failure reply: oslo's dispatcher exceptions get
     /// their own variants (read by [`Failure::dispatcher_failure`]), everything else is
     /// [`Error::Remote`]. Each keeps the failure as it arrived.

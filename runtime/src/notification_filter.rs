@@ -60,9 +60,8 @@ impl fmt::Debug for Pattern {
 
 impl Pattern {
     fn new(what: &str, source: &str) -> Result<Self, Error> {
-        let regex = Regex::new(&format!(r"\A(?:{source})")).map_err(|e| {
-            Error::InvalidArgument(format!("the {what} filter `{source}` is not a valid regex: {e}"))
-        })?;
+        let regex = Regex::new(&format!(r"\A(?:{source})"))
+            .map_err(|e| Error::config(format!("the {what} filter `{source}` is not a valid regex"), e))?;
         Ok(Self { source: source.to_owned(), regex })
     }
 
@@ -81,7 +80,7 @@ impl NotificationFilter {
     /// Requires the event type to match.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] for a bad regex.
+    /// [`Error::InvalidConfig`] for a bad regex.
     pub fn with_event_type(mut self, pattern: &str) -> Result<Self, Error> {
         self.event_type = Some(Pattern::new("event_type", pattern)?);
         Ok(self)
@@ -90,7 +89,7 @@ impl NotificationFilter {
     /// Requires the publisher id to match.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] for a bad regex.
+    /// [`Error::InvalidConfig`] for a bad regex.
     pub fn with_publisher_id(mut self, pattern: &str) -> Result<Self, Error> {
         self.publisher_id = Some(Pattern::new("publisher_id", pattern)?);
         Ok(self)
@@ -99,7 +98,7 @@ impl NotificationFilter {
     /// Requires the context key `key` to be a string matching `pattern`.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] for a bad regex.
+    /// [`Error::InvalidConfig`] for a bad regex.
     pub fn with_context(mut self, key: impl Into<String>, pattern: &str) -> Result<Self, Error> {
         let key = key.into();
         self.context.push((key.clone(), Pattern::new(&format!("context `{key}`"), pattern)?));
@@ -109,7 +108,7 @@ impl NotificationFilter {
     /// Requires the metadata key `key` (`message_id` or `timestamp`) to match `pattern`.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] for a bad regex.
+    /// [`Error::InvalidConfig`] for a bad regex.
     pub fn with_metadata(mut self, key: impl Into<String>, pattern: &str) -> Result<Self, Error> {
         let key = key.into();
         self.metadata.push((key.clone(), Pattern::new(&format!("metadata `{key}`"), pattern)?));
@@ -119,7 +118,7 @@ impl NotificationFilter {
     /// Requires the payload (a JSON object) to hold a string at `key` matching `pattern`.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] for a bad regex.
+    /// [`Error::InvalidConfig`] for a bad regex.
     pub fn with_payload(mut self, key: impl Into<String>, pattern: &str) -> Result<Self, Error> {
         let key = key.into();
         self.payload.push((key.clone(), Pattern::new(&format!("payload `{key}`"), pattern)?));

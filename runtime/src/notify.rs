@@ -324,7 +324,8 @@ impl Notifier {
     /// then through the serializer.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] when the payload is not JSON or the serializer refuses it;
+    /// [`Error::Encode`] when the payload is not JSON, [`Error::Serializer`] when the serializer
+    /// refuses it;
     /// [`Error::Transport`] when a publish fails (the other drivers and topics are still tried;
     /// the first error is returned).
     pub async fn notify(
@@ -422,11 +423,13 @@ impl Notifier {
         event_type: &str,
         payload: &impl Serialize,
     ) -> Result<Notification, Error> {
-        let payload = serde_json::to_value(payload)
-            .map_err(|e| Error::InvalidArgument(format!("the notification payload is not JSON: {e}")))?;
-        let payload = self.serializer.serialize_entity(context, payload).map_err(|e| {
-            Error::InvalidArgument(format!("the serializer refused the notification payload: {e}"))
-        })?;
+        let what = || "the notification payload".to_owned();
+        let payload =
+            serde_json::to_value(payload).map_err(|source| Error::Encode { what: what(), source })?;
+        let payload = self
+            .serializer
+            .serialize_entity(context, payload)
+            .map_err(|source| Error::Serializer { what: what(), source })?;
         let context = self.serializer.serialize_context(&context.redacted());
         Ok(Notification {
             message_id: uuid::Uuid::new_v4().hyphenated().to_string(),

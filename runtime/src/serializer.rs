@@ -4,6 +4,7 @@
 use serde_json::Value;
 
 use crate::context::Context;
+use crate::error::BoxError;
 
 /// Converts entities and contexts between a service's own types and JSON.
 ///
@@ -11,14 +12,14 @@ use crate::context::Context;
 /// and `serialize_entity` on results; clients and notifiers do the reverse.
 ///
 /// ```
-/// use courier_runtime::{Context, Serializer};
+/// use courier_runtime::{BoxError, Context, Serializer};
 /// use serde_json::Value;
 ///
 /// /// Upper-cases every string argument a server receives.
 /// struct Shout;
 ///
 /// impl Serializer for Shout {
-///     fn deserialize_entity(&self, _ctx: &Context, entity: Value) -> Result<Value, String> {
+///     fn deserialize_entity(&self, _ctx: &Context, entity: Value) -> Result<Value, BoxError> {
 ///         Ok(match entity {
 ///             Value::String(s) => Value::String(s.to_uppercase()),
 ///             other => other,
@@ -33,8 +34,9 @@ pub trait Serializer: Send + Sync + 'static {
     /// Prepares an entity for the wire.
     ///
     /// # Errors
-    /// A message for the caller when the entity cannot be serialized.
-    fn serialize_entity(&self, context: &Context, entity: Value) -> Result<Value, String> {
+    /// Any error, kept as the source of the caller's error, when the entity cannot be
+    /// serialized (a `String` converts with `.into()`).
+    fn serialize_entity(&self, context: &Context, entity: Value) -> Result<Value, BoxError> {
         let _ = context;
         Ok(entity)
     }
@@ -42,8 +44,8 @@ pub trait Serializer: Send + Sync + 'static {
     /// Rebuilds an entity that came off the wire.
     ///
     /// # Errors
-    /// A message for the caller when the entity cannot be deserialized.
-    fn deserialize_entity(&self, context: &Context, entity: Value) -> Result<Value, String> {
+    /// Any error when the entity cannot be deserialized.
+    fn deserialize_entity(&self, context: &Context, entity: Value) -> Result<Value, BoxError> {
         let _ = context;
         Ok(entity)
     }

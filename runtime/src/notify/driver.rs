@@ -94,12 +94,11 @@ impl FromStr for NotifierDriver {
             "noop" => Ok(Self::Noop),
             "log" => Ok(Self::Log),
             "test" => Ok(Self::Test(TestNotifications::global().clone())),
-            "routing" => Err(Error::InvalidArgument(
+            "routing" => Err(Error::bad_config(
                 "the `routing` notification driver needs its configuration: use \
-                 `NotifierDriver::routing(RoutingConfig::from_yaml(..)?)`"
-                    .into(),
+                 `NotifierDriver::routing(RoutingConfig::from_yaml(..)?)`",
             )),
-            other => Err(Error::InvalidArgument(format!(
+            other => Err(Error::bad_config(format!(
                 "unknown notification driver `{other}`; expected messagingv2, messaging, noop, log, test \
                  or routing"
             ))),

@@ -57,7 +57,7 @@ impl RoutingRule {
     /// Accepts only event types matching one of `patterns` (`fnmatch` style, case-sensitive).
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] for a malformed pattern (e.g. an unclosed `[`).
+    /// [`Error::InvalidConfig`] for a malformed pattern (e.g. an unclosed `[`).
     pub fn with_accepted_events<I, S>(mut self, patterns: I) -> Result<Self, Error>
     where
         I: IntoIterator<Item = S>,
@@ -71,7 +71,7 @@ impl RoutingRule {
     /// oslo lower-cases both sides).
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] for a malformed pattern.
+    /// [`Error::InvalidConfig`] for a malformed pattern.
     pub fn with_accepted_priorities<I, S>(mut self, patterns: I) -> Result<Self, Error>
     where
         I: IntoIterator<Item = S>,
@@ -101,8 +101,7 @@ where
         .into_iter()
         .map(|p| {
             let p = normalize(p.as_ref());
-            Pattern::new(&p)
-                .map_err(|e| Error::InvalidArgument(format!("bad pattern `{p}` in `{key}`: {}", e.msg)))
+            Pattern::new(&p).map_err(|e| Error::config(format!("bad pattern `{p}` in `{key}`"), e))
         })
         .collect()
 }
@@ -123,7 +122,7 @@ impl RoutingConfig {
     /// Adds a route: `driver` gets the notifications `rule` accepts.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] when `driver` is itself a routing driver.
+    /// [`Error::InvalidConfig`] when `driver` is itself a routing driver.
     pub fn with_route(
         mut self,
         group: impl Into<String>,
@@ -131,9 +130,7 @@ impl RoutingConfig {
         rule: RoutingRule,
     ) -> Result<Self, Error> {
         if matches!(driver, NotifierDriver::Routing(_)) {
-            return Err(Error::InvalidArgument(
-                "a routing notifier cannot route to another routing notifier".into(),
-            ));
+            return Err(Error::bad_config("a routing notifier cannot route to another routing notifier"));
         }
         self.routes.push((group.into(), driver, rule));
         Ok(self)
@@ -164,12 +161,12 @@ impl RoutingConfig {
     /// Reads oslo's routing YAML from a file (`routing_config`).
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] when the file cannot be read, or as [`RoutingConfig::from_yaml`].
+    /// [`Error::InvalidConfig`] when the file cannot be read, or as [`RoutingConfig::from_yaml`].
     #[cfg(feature = "yaml")]
     pub fn from_file(path: impl AsRef<std::path::Path>) -> Result<Self, Error> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|e| {
-            Error::InvalidArgument(format!("cannot read the routing notifier config {}: {e}", path.display()))
+            Error::config(format!("cannot read the routing notifier config {}", path.display()), e)
         })?;
         Self::from_yaml(&text)
     }
@@ -180,7 +177,7 @@ impl RoutingConfig {
     /// gets every notification.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] when the YAML is malformed, a group is not a mapping of drivers
+    /// [`Error::InvalidConfig`] when the YAML is malformed, a group is not a mapping of drivers
     /// to rules, a rule key is not `accepted_events` or `accepted_priorities` (oslo ignores such
     /// keys, which would silently route everything), a list is not of strings, a pattern is
     /// malformed, or `resolve` refuses a name.
@@ -191,9 +188,10 @@ impl RoutingConfig {
     ) -> Result<Self, Error> {
         use serde_json::Value;
 
-        let bad = |why: String| Error::InvalidArgument(format!("routing notifier config: {why}"));
+        let bad = |why: String| Error::bad_config(format!("routing notifier config: {why}"));
         // Into JSON values: their maps keep the file's order.
-        let document: Value = serde_norway::from_str(text).map_err(|e| bad(format!("not YAML: {e}")))?;
+        let document: Value = serde_norway::from_str(text)
+            .map_err(|e| Error::config("routing notifier config: not YAML", e))?;
         let groups = match document {
             Value::Null => return Ok(Self::new()),
             Value::Object(groups) => groups,
@@ -301,6 +299,11 @@ b:
         ] {
             let err = RoutingConfig::from_yaml(text).unwrap_err().to_string();
             assert!(err.contains(expected), "{text:?}: {err}");
+        }
+        // The YAML and glob errors are kept as sources.
+        for text in ["g: {a: [}", "g:\n  log:\n    accepted_events: ['[x']"] {
+            let err = RoutingConfig::from_yaml(text).unwrap_err();
+            assert!(matches!(&err, Error::InvalidConfig { source: Some(_), .. }), "{text:?}: {err}");
         }
     }
 }
