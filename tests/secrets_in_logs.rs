@@ -4,56 +4,14 @@
 //! with a distinctive password in the transport URL and a distinctive auth token in the
 //! context; neither string may appear.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
-
 use courier::{Context, Notifier, RpcClient, RpcServer, Target, rpc_endpoint};
+use courier_test_support::logs::{Captured, capture_process};
 use courier_test_support::node::PrivateBroker;
 use courier_test_support::{PATIENCE, unique, within};
 use serde_json::json;
 
 const PASSWORD: &str = "pw-Kq7Xz93mHuV";
 const TOKEN: &str = "tok-Ld4Rw81nBoT";
-
-/// Everything every subscriber event wrote, as text.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-/// Installs a global TRACE subscriber (spans' fields included) that writes into memory; the
-/// `log` bridge comes with `try_init`, so crates logging through `log` are captured too.
-fn capture() -> Captured {
-    static CAPTURED: OnceLock<Captured> = OnceLock::new();
-    CAPTURED
-        .get_or_init(|| {
-            let captured = Captured::default();
-            let writer = captured.clone();
-            tracing_subscriber::fmt()
-                .with_env_filter("trace")
-                .with_span_events(tracing_subscriber::fmt::format::FmtSpan::FULL)
-                .with_ansi(false)
-                .with_writer(move || writer.clone())
-                .try_init()
-                .expect("the only subscriber of this test binary");
-            captured
-        })
-        .clone()
-}
 
 struct Echo;
 
@@ -127,7 +85,7 @@ fn assert_clean(captured: &Captured, what: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_in_trace_logs_over_fake_and_rabbit() {
-    let captured = capture();
+    let captured = capture_process("trace");
     exercise(&format!("fake://courier:{PASSWORD}@localhost/")).await;
     assert_clean(&captured, "fake://");
 

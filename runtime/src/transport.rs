@@ -242,13 +242,23 @@ pub struct Incoming {
     pub message: Result<Message, WireError>,
     /// How to settle it with the broker.
     pub delivery: Box<dyn Delivery>,
+    /// The broker delivered it before (AMQP's `redelivered` flag): it was requeued, or its
+    /// consumer went away before settling it. It may have been handled already.
+    pub redelivered: bool,
 }
 
 impl Incoming {
-    /// Pairs a message with its delivery handle.
+    /// Pairs a message with its delivery handle (a first delivery).
     #[must_use]
     pub fn new(message: Result<Message, WireError>, delivery: Box<dyn Delivery>) -> Self {
-        Self { message, delivery }
+        Self { message, delivery, redelivered: false }
+    }
+
+    /// Sets the redelivered flag.
+    #[must_use]
+    pub fn with_redelivered(mut self, redelivered: bool) -> Self {
+        self.redelivered = redelivered;
+        self
     }
 }
 
@@ -257,7 +267,10 @@ impl Incoming {
 impl fmt::Debug for Incoming {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let message = self.message.as_ref().map(crate::notify::mask_secrets);
-        f.debug_struct("Incoming").field("message", &message).finish_non_exhaustive()
+        f.debug_struct("Incoming")
+            .field("message", &message)
+            .field("redelivered", &self.redelivered)
+            .finish_non_exhaustive()
     }
 }
 

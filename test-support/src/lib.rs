@@ -14,6 +14,7 @@
 //! | [`python`] | Python oslo.messaging peers ready on a topic, payloads awkward for two JSON codecs |
 //! | [`wire`] | transport-level requests and notifications, and the next request of a listener |
 //! | [`gauge`] | [`gauge::Gate`] and [`gauge::Gauge`]: block methods until the test opens, count methods running |
+//! | [`logs`] | [`logs::Captured`]: the text of every log event of a thread or the process, to search |
 //! | [`demo`] | the endpoints of `examples/server.rs`, served in-process |
 //! | [`transports`] | one scenario on every transport: [`transports::TransportEnv`], [`on_every_transport!`] |
 //! | [`conformance`] | the transport conformance suite: [`transport_conformance!`] instantiates every RPC and notification scenario for one transport |
@@ -40,6 +41,7 @@ pub mod cli;
 pub mod conformance;
 pub mod demo;
 pub mod gauge;
+pub mod logs;
 pub mod node;
 pub mod paths;
 pub mod process;

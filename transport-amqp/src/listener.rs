@@ -252,8 +252,9 @@ impl Listener for AmqpListener {
             if let Err(error) = &message {
                 tracing::debug!(%error, routing_key = %delivery.routing_key, "undecodable message");
             }
+            let redelivered = delivery.redelivered;
             let settle = AmqpDelivery { acker: delivery.acker, record_on_ack };
-            return Some(Incoming::new(message, Box::new(settle)));
+            return Some(Incoming::new(message, Box::new(settle)).with_redelivered(redelivered));
         }
     }
 
