@@ -143,7 +143,8 @@ fn odd_properties(i: usize) -> BasicProperties {
     headers.insert("x-decimal".into(), AMQPValue::DecimalValue(DecimalValue { scale: 2, value: 12_345 }));
     headers.insert("x-timestamp".into(), AMQPValue::Timestamp(0));
     headers.insert("x-void".into(), AMQPValue::Void);
-    let content_type = if i.is_multiple_of(2) { "application/x-bogus" } else { "text/plain; charset=latin-1" };
+    let content_type =
+        if i.is_multiple_of(2) { "application/x-bogus" } else { "text/plain; charset=latin-1" };
     BasicProperties::default()
         .with_headers(headers)
         .with_content_type(content_type.into())

@@ -8,6 +8,7 @@
 //! | [`within`] | fails the test if a future does not finish within [`PATIENCE`] |
 //! | [`broker`] | the shared test broker: [`broker::URL`], [`broker::available`] (the probe), transports on exchanges of their own, [`broker::Raw`] (a lapin connection to publish odd bodies and look at queues) |
 //! | [`node`] | [`node::PrivateBroker`]: a RabbitMQ node of the test's own, to stop, kill and restart without touching the shared broker |
+//! | [`cluster`] | [`cluster::PrivateCluster`]: three (or more) private nodes joined into one RabbitMQ cluster, for failover tests |
 //! | [`cli`] | the `courier` binary through assert_cmd: [`cli::command`], [`cli::run`], [`cli::stdout_json`], [`cli::stderr_json`], [`cli::spawn`] for `courier listen` |
 //! | [`paths`] | the workspace root, the Python virtualenv ([`paths::interop_env`]), `tests/python` scripts, the test TLS files ([`paths::tls_file`]) |
 //! | [`process`] | [`process::Peer`]: a subprocess spoken to in lines (Python peers, `courier listen`) |
@@ -38,6 +39,7 @@ use std::time::Duration;
 
 pub mod broker;
 pub mod cli;
+pub mod cluster;
 pub mod conformance;
 pub mod demo;
 pub mod gauge;
