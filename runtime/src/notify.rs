@@ -26,6 +26,8 @@ use serde::Serialize;
 
 mod driver;
 mod log_driver;
+// Also masks received messages in `Incoming`'s `Debug` (one list of secret keys, oslo's).
+pub(crate) use log_driver::mask_secrets;
 mod routing;
 mod test_driver;
 

@@ -245,19 +245,35 @@ pub struct Incoming {
     pub message: Result<Message, WireError>,
     /// How to settle it with the broker.
     pub delivery: Box<dyn Delivery>,
+    /// The broker delivered it before (AMQP's `redelivered` flag): it was requeued, or its
+    /// consumer went away before settling it. It may have been handled already.
+    pub redelivered: bool,
 }
 
 impl Incoming {
-    /// Pairs a message with its delivery handle.
+    /// Pairs a message with its delivery handle (a first delivery).
     #[must_use]
     pub fn new(message: Result<Message, WireError>, delivery: Box<dyn Delivery>) -> Self {
-        Self { message, delivery }
+        Self { message, delivery, redelivered: false }
+    }
+
+    /// Sets the redelivered flag.
+    #[must_use]
+    pub fn with_redelivered(mut self, redelivered: bool) -> Self {
+        self.redelivered = redelivered;
+        self
     }
 }
 
+/// Shows the message with every secret-looking value (`_context_auth_token`, passwords, keys,
+/// at any depth) masked as `***`, so logging a received message never leaks credentials.
 impl fmt::Debug for Incoming {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Incoming").field("message", &self.message).finish_non_exhaustive()
+        let message = self.message.as_ref().map(crate::notify::mask_secrets);
+        f.debug_struct("Incoming")
+            .field("message", &message)
+            .field("redelivered", &self.redelivered)
+            .finish_non_exhaustive()
     }
 }
 
@@ -351,5 +367,40 @@ impl dyn Transport {
     /// As [`connect`].
     pub async fn from_url(url: &str) -> Result<Arc<dyn Transport>, TransportError> {
         connect(url, TransportConfig::default()).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Unsettled;
+
+    #[async_trait::async_trait]
+    impl Delivery for Unsettled {
+        async fn ack(&self) -> Result<(), TransportError> {
+            Ok(())
+        }
+        async fn requeue(&self) -> Result<(), TransportError> {
+            Ok(())
+        }
+        async fn reject(&self) -> Result<(), TransportError> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn incoming_debug_masks_secrets_at_any_depth() {
+        let serde_json::Value::Object(message) = serde_json::json!({
+            "method": "echo",
+            "args": {"value": 1, "nested": {"admin_password": "pw-Zx81"}},
+            "_context_auth_token": "tok-Qv27",
+            "_context_user": "alice",
+        }) else {
+            unreachable!()
+        };
+        let debug = format!("{:?}", Incoming::new(Ok(message), Box::new(Unsettled)));
+        assert!(!debug.contains("tok-Qv27") && !debug.contains("pw-Zx81"), "{debug}");
+        assert!(debug.contains("alice") && debug.contains("echo") && debug.contains("***"), "{debug}");
     }
 }

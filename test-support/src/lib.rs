@@ -8,12 +8,14 @@
 //! | [`within`] | fails the test if a future does not finish within [`PATIENCE`] |
 //! | [`broker`] | the shared test broker: [`broker::URL`], [`broker::available`] (the probe), transports on exchanges of their own, [`broker::Raw`] (a lapin connection to publish odd bodies and look at queues) |
 //! | [`node`] | [`node::PrivateBroker`]: a RabbitMQ node of the test's own, to stop, kill and restart without touching the shared broker |
+//! | [`cluster`] | [`cluster::PrivateCluster`]: three (or more) private nodes joined into one RabbitMQ cluster, for failover tests |
 //! | [`cli`] | the `courier` binary through assert_cmd: [`cli::command`], [`cli::run`], [`cli::stdout_json`], [`cli::stderr_json`], [`cli::spawn`] for `courier listen` |
 //! | [`paths`] | the workspace root, the Python virtualenv ([`paths::interop_env`]), `tests/python` scripts, the test TLS files ([`paths::tls_file`]) |
 //! | [`process`] | [`process::Peer`]: a subprocess spoken to in lines (Python peers, `courier listen`) |
 //! | [`python`] | Python oslo.messaging peers ready on a topic, payloads awkward for two JSON codecs |
 //! | [`wire`] | transport-level requests and notifications, and the next request of a listener |
 //! | [`gauge`] | [`gauge::Gate`] and [`gauge::Gauge`]: block methods until the test opens, count methods running |
+//! | [`logs`] | [`logs::Captured`]: the text of every log event of a thread or the process, to search |
 //! | [`demo`] | the endpoints of `examples/server.rs`, served in-process |
 //! | [`transports`] | one scenario on every transport: [`transports::TransportEnv`], [`on_every_transport!`] |
 //! | [`conformance`] | the transport conformance suite: [`transport_conformance!`] instantiates every RPC and notification scenario for one transport |
@@ -37,9 +39,11 @@ use std::time::Duration;
 
 pub mod broker;
 pub mod cli;
+pub mod cluster;
 pub mod conformance;
 pub mod demo;
 pub mod gauge;
+pub mod logs;
 pub mod node;
 pub mod paths;
 pub mod process;

@@ -77,6 +77,12 @@ impl PrivateBroker {
     /// # Panics
     /// When the node does not boot, with the end of its log.
     pub async fn start() -> Option<Self> {
+        Self::start_with_cookie(&uuid::Uuid::new_v4().simple().to_string()).await
+    }
+
+    /// [`start`](Self::start) with a given Erlang cookie: nodes sharing one can form a cluster
+    /// ([`PrivateCluster`](crate::cluster::PrivateCluster)).
+    pub(crate) async fn start_with_cookie(cookie: &str) -> Option<Self> {
         let Some(scripts) = scripts_dir() else {
             eprintln!("skipping: rabbitmq-server is not installed (run scripts/test-env.sh)");
             return None;
@@ -92,7 +98,7 @@ impl PrivateBroker {
             server: None,
             dir,
         };
-        broker.write_files();
+        broker.write_files(cookie);
         broker.boot().await;
         Some(broker)
     }
@@ -101,14 +107,14 @@ impl PrivateBroker {
         self.dir.path().join(name)
     }
 
-    fn write_files(&self) {
+    fn write_files(&self, cookie: &str) {
         let write = |name: &str, contents: &str| {
             std::fs::write(self.path(name), contents).unwrap_or_else(|e| panic!("write {name}: {e}"));
         };
         std::fs::create_dir_all(self.path("home")).expect("create the node's home");
         std::fs::create_dir_all(self.path("log")).expect("create the node's log directory");
         // The cookie the node and `ctl` share; Erlang insists that only its owner reads it.
-        write("home/.erlang.cookie", &uuid::Uuid::new_v4().simple().to_string());
+        write("home/.erlang.cookie", cookie);
         set_owner_only(&self.path("home/.erlang.cookie"));
         write("rabbitmq.conf", &format!("listeners.tcp.1 = 127.0.0.1:{}\n", self.port));
         write("enabled_plugins", "[].\n");

@@ -65,7 +65,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 pub use listener::DEDUPE_WINDOW;
-pub use options::{FailoverStrategy, LoginMethod, RabbitOptions};
+pub use options::{DEFAULT_MAX_MESSAGE_SIZE, FailoverStrategy, LoginMethod, RabbitOptions};
 
 use connection::Broker;
 use listener::{AmqpListener, Kind, Supervisor};

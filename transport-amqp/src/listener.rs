@@ -194,6 +194,8 @@ pub(crate) struct AmqpListener {
     dedupe: Arc<Mutex<DedupeWindow>>,
     control: mpsc::Sender<Stop>,
     closed: bool,
+    /// Larger bodies are not decoded (`courier_max_message_size`).
+    max_message_size: usize,
     /// Dropped with the listener: tells the supervisor to close the connection.
     _alive: watch::Sender<bool>,
 }
@@ -206,11 +208,19 @@ impl AmqpListener {
         session: Session,
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (sender, deliveries) = mpsc::channel(usize::from(supervisor.prefetch.max(1)));
+        let max_message_size = supervisor.broker.options().courier_max_message_size;
         let (control, control_rx) = mpsc::channel(1);
         let (alive, alive_rx) = watch::channel(true);
         let task = tokio::spawn(supervisor.run(session, sender, control_rx, alive_rx));
-        let listener =
-            Self { kind, deliveries, dedupe: Arc::default(), control, closed: false, _alive: alive };
+        let listener = Self {
+            kind,
+            deliveries,
+            dedupe: Arc::default(),
+            control,
+            closed: false,
+            max_message_size,
+            _alive: alive,
+        };
         (listener, task)
     }
 }
@@ -227,7 +237,12 @@ impl Listener for AmqpListener {
                 return None;
             }
             let delivery = self.deliveries.recv().await?;
-            let message = wire::decode_body(&delivery.data);
+            let size = delivery.data.len();
+            let message = if size > self.max_message_size {
+                Err(wire::WireError::TooLarge { size, limit: self.max_message_size })
+            } else {
+                wire::decode_body(&delivery.data)
+            };
             let id = message.as_ref().ok().and_then(unique_id);
             let mut record_on_ack = None;
             if let Some(id) = id {
@@ -252,8 +267,9 @@ impl Listener for AmqpListener {
             if let Err(error) = &message {
                 tracing::debug!(%error, routing_key = %delivery.routing_key, "undecodable message");
             }
+            let redelivered = delivery.redelivered;
             let settle = AmqpDelivery { acker: delivery.acker, record_on_ack };
-            return Some(Incoming::new(message, Box::new(settle)));
+            return Some(Incoming::new(message, Box::new(settle)).with_redelivered(redelivered));
         }
     }
 

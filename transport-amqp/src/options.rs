@@ -112,7 +112,16 @@ pub struct RabbitOptions {
     pub enable_cancel_on_failover: bool,
     /// Publish replies with `mandatory` so a missing reply queue is noticed (true).
     pub direct_mandatory_flag: bool,
+    /// courier's own: the largest body a listener decodes, in bytes
+    /// ([`DEFAULT_MAX_MESSAGE_SIZE`]); a larger one is handed up undecoded as
+    /// [`WireError::TooLarge`](courier_runtime::wire::WireError::TooLarge), which servers and
+    /// notification listeners reject.
+    pub courier_max_message_size: usize,
 }
+
+/// The default of [`RabbitOptions::courier_max_message_size`]: 16 MiB, RabbitMQ 4's own
+/// `max_message_size`.
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
 
 impl Default for RabbitOptions {
     fn default() -> Self {
@@ -141,6 +150,7 @@ impl Default for RabbitOptions {
             ssl_key_file: None,
             enable_cancel_on_failover: false,
             direct_mandatory_flag: true,
+            courier_max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
         }
     }
 }
@@ -184,6 +194,7 @@ const OPTIONS: &[(&str, &str, Effect)] = &[
     ("rabbit_quorum_max_memory_length", "0", Effect::Apply),
     ("rabbit_quorum_max_memory_bytes", "0", Effect::Apply),
     ("rabbit_transient_queues_ttl", "1800", Effect::Apply),
+    ("courier_max_message_size", "16777216", Effect::Apply),
     ("rabbit_qos_prefetch_count", "0", Effect::Apply),
     ("heartbeat_timeout_threshold", "60", Effect::Apply),
     ("heartbeat_rate", "3", Effect::Ignore("lapin sends heartbeats from its I/O loop")),
@@ -363,6 +374,7 @@ impl RabbitOptions {
             }
             "rabbit_transient_queues_ttl" => self.rabbit_transient_queues_ttl = parse_int(name, value, 0)?,
             "rabbit_qos_prefetch_count" => self.rabbit_qos_prefetch_count = parse_int(name, value, 0)?,
+            "courier_max_message_size" => self.courier_max_message_size = parse_int(name, value, 1)?,
             "heartbeat_timeout_threshold" => self.heartbeat_timeout_threshold = parse_int(name, value, 0)?,
             "direct_mandatory_flag" => self.direct_mandatory_flag = parse_bool(name, value)?,
             "enable_cancel_on_failover" => self.enable_cancel_on_failover = parse_bool(name, value)?,

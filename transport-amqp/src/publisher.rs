@@ -302,6 +302,17 @@ async fn attempt_publish(
         .await
         .map_err(classify)?;
     match confirm {
+        // lapin hands a `basic.return` to whichever confirm a multiple-ack completes first, not
+        // necessarily the returned message's own (seen with replies to a missing queue beside
+        // other publishes): a return that is not this message is not this message's failure.
+        Confirmation::Ack(Some(returned)) if !is_this(&returned, message) => {
+            tracing::debug!(
+                routing_key = %message.routing_key,
+                returned_routing_key = %returned.delivery.routing_key,
+                "ignoring another message's return attached to this confirm"
+            );
+            Ok(())
+        }
         Confirmation::Ack(Some(returned)) | Confirmation::Nack(Some(returned)) => {
             tracing::debug!(
                 exchange = %message.exchange_name,
@@ -321,6 +332,13 @@ async fn attempt_publish(
         )))),
         Confirmation::Ack(None) | Confirmation::NotRequested => Ok(()),
     }
+}
+
+/// Whether a returned message is `message` (same exchange, routing key and body).
+fn is_this(returned: &lapin::message::BasicReturnMessage, message: &Outgoing) -> bool {
+    returned.delivery.exchange.as_str() == message.exchange_name
+        && returned.delivery.routing_key.as_str() == message.routing_key
+        && returned.delivery.data == message.body
 }
 
 pub(crate) fn connection_error(what: &str, error: lapin::Error) -> TransportError {

@@ -14,6 +14,19 @@ use courier_runtime::wire::Reply;
 pub(crate) struct Stored {
     pub(crate) body: Vec<u8>,
     pub(crate) expires_at: Option<Instant>,
+    /// Delivered before and put back (requeued, or taken back by a dropped connection).
+    pub(crate) redelivered: bool,
+}
+
+impl Stored {
+    pub(crate) fn new(body: Vec<u8>, expires_at: Option<Instant>) -> Self {
+        Self { body, expires_at, redelivered: false }
+    }
+
+    /// The same message, flagged as a broker flags a message it delivers again.
+    pub(crate) fn into_redelivered(self) -> Self {
+        Self { redelivered: true, ..self }
+    }
 }
 
 /// A FIFO with competing consumers. Consumers register a [`Notify`] to be woken on delivery.
@@ -35,11 +48,12 @@ impl Queue {
         self.wake();
     }
 
-    /// The next message that has not expired.
-    pub(crate) fn pop(&self) -> Option<Stored> {
+    /// The next message that has not expired: the oldest, or the newest when `newest_first`
+    /// (a reordering fault).
+    pub(crate) fn pop(&self, newest_first: bool) -> Option<Stored> {
         let mut messages = lock(&self.messages);
         let now = Instant::now();
-        while let Some(message) = messages.pop_front() {
+        while let Some(message) = if newest_first { messages.pop_back() } else { messages.pop_front() } {
             match message.expires_at {
                 Some(deadline) if deadline <= now => tracing::debug!("dropping an expired message"),
                 _ => return Some(message),

@@ -8,6 +8,12 @@
 //! wakes listeners instead of polling, a call's request expires with its timeout, and cleanup
 //! only releases what this transport owns, so parallel tests never disturb each other.
 //!
+//! [`connect_with_faults`] builds a transport with a [`Faults`] handle that injects what a real
+//! broker and network do on a bad day, to that transport only: failed and lost publishes,
+//! redeliveries (with [`Incoming::redelivered`] set), a dropped connection that takes unsettled
+//! deliveries back, cancelled consumers, delayed and reordered deliveries. Delays use tokio
+//! time, so fault tests run under a paused clock.
+//!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! use courier_runtime::{Transport, TransportConfig};
@@ -20,6 +26,7 @@
 #![deny(missing_docs)]
 
 mod broker;
+mod faults;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,6 +44,9 @@ use courier_runtime::{
 };
 
 use broker::{Queue, Stored, broker, lock};
+use faults::{Fate, FaultState, Unsettled};
+
+pub use faults::{FaultStats, Faults, Publish, connect_with_faults};
 
 /// How many replies (heartbeats included) may wait for a caller to read them.
 const REPLY_BUFFER: usize = 16;
@@ -49,6 +59,8 @@ pub struct FakeTransport {
     reply_q: String,
     waiters: Waiters,
     closed: AtomicBool,
+    /// Set for transports built by [`connect_with_faults`].
+    faults: Option<Arc<FaultState>>,
 }
 
 impl std::fmt::Debug for FakeTransport {
@@ -63,11 +75,16 @@ impl std::fmt::Debug for FakeTransport {
 /// Builds an in-memory transport.
 #[must_use]
 pub fn connect(config: TransportConfig) -> Arc<dyn Transport> {
+    connect_inner(config, None)
+}
+
+fn connect_inner(config: TransportConfig, faults: Option<Arc<FaultState>>) -> Arc<dyn Transport> {
     let transport = FakeTransport {
         control_exchange: config.control_exchange,
         reply_q: format!("reply_{}", wire::new_id()),
         waiters: Arc::default(),
         closed: AtomicBool::new(false),
+        faults,
     };
     broker().add_reply_queue(transport.reply_q.clone(), Arc::downgrade(&transport.waiters));
     Arc::new(transport)
@@ -106,7 +123,7 @@ pub fn queued(exchange: &str, topic: &str) -> usize {
 pub fn publish_raw(exchange: &str, routing_key: &str, body: impl Into<Vec<u8>>) {
     let body = body.into();
     for queue in broker().topic_targets(exchange, routing_key, true) {
-        queue.push_back(Stored { body: body.clone(), expires_at: None });
+        queue.push_back(Stored::new(body.clone(), None));
     }
 }
 
@@ -117,6 +134,15 @@ impl FakeTransport {
 
     fn check_open(&self) -> Result<(), TransportError> {
         if self.closed.load(Ordering::Acquire) { Err(TransportError::Closed) } else { Ok(()) }
+    }
+
+    /// Checks the transport is open and applies the armed publish faults.
+    fn publishing(&self, kind: faults::Publish) -> Result<Fate, TransportError> {
+        self.check_open()?;
+        match &self.faults {
+            Some(faults) => faults.publish(kind),
+            None => Ok(Fate::Deliver),
+        }
     }
 
     /// Delivers a request as oslo's fake driver does.
@@ -151,7 +177,7 @@ impl FakeTransport {
             return Err(TransportError::Undeliverable { exchange: exchange.to_owned(), routing_key });
         }
         for queue in queues {
-            queue.push_back(Stored { body: body.clone(), expires_at });
+            queue.push_back(Stored::new(body.clone(), expires_at));
         }
         Ok(())
     }
@@ -165,7 +191,7 @@ impl Transport for FakeTransport {
         mut request: Request,
         options: &CallOptions,
     ) -> Result<PendingReply, TransportError> {
-        self.check_open()?;
+        let fate = self.publishing(faults::Publish::Call)?;
         let msg_id =
             request.msg_id.clone().ok_or(TransportError::Refused("a call needs a _msg_id".into()))?;
         request.reply_q = Some(self.reply_q.clone());
@@ -182,7 +208,9 @@ impl Transport for FakeTransport {
                 }
             })
         };
-        self.deliver(target, body, options.mandatory, expires_at)?;
+        if fate == Fate::Deliver {
+            self.deliver(target, body, options.mandatory, expires_at)?;
+        }
         Ok(pending)
     }
 
@@ -192,13 +220,17 @@ impl Transport for FakeTransport {
         mut request: Request,
         options: &SendOptions,
     ) -> Result<(), TransportError> {
-        self.check_open()?;
+        if self.publishing(faults::Publish::Cast)? == Fate::Drop {
+            return Ok(());
+        }
         request.unique_id = Some(wire::new_id());
         self.deliver(target, wire::encode_envelope(&request.to_message()), options.mandatory, None)
     }
 
     async fn reply(&self, reply_q: &str, mut reply: Reply) -> Result<(), TransportError> {
-        self.check_open()?;
+        if self.publishing(faults::Publish::Reply)? == Fate::Drop {
+            return Ok(());
+        }
         reply.unique_id = Some(wire::new_id());
         let body = wire::encode_envelope(&reply.to_message());
         let undeliverable =
@@ -225,7 +257,9 @@ impl Transport for FakeTransport {
         notification: Notification,
         options: &NotifyOptions,
     ) -> Result<(), TransportError> {
-        self.check_open()?;
+        if self.publishing(faults::Publish::Notify)? == Fate::Drop {
+            return Ok(());
+        }
         let topic =
             target.topic.as_deref().ok_or(TransportError::Refused("a topic is required to notify".into()))?;
         let message = notification.to_message();
@@ -234,7 +268,7 @@ impl Transport for FakeTransport {
         let routing = format!("{topic}.{}", priority.as_str());
         let queues = broker().topic_targets(self.exchange(target), &routing, true);
         for queue in queues {
-            queue.push_back(Stored { body: body.clone(), expires_at: None });
+            queue.push_back(Stored::new(body.clone(), None));
         }
         Ok(())
     }
@@ -255,7 +289,7 @@ impl Transport for FakeTransport {
         let mut broker = broker();
         let queues =
             vec![broker.server_queue(exchange, topic, server), broker.topic_queue(exchange, topic, None)];
-        Ok(Box::new(FakeListener::new(queues)))
+        Ok(Box::new(FakeListener::new(queues, self.faults.clone())))
     }
 
     async fn listen_for_notifications(
@@ -278,7 +312,7 @@ impl Transport for FakeTransport {
             let routing = format!("{topic}.{}", priority.as_str());
             queues.push(broker.topic_queue(self.exchange(target), &routing, pool));
         }
-        Ok(Box::new(FakeListener::new(queues)))
+        Ok(Box::new(FakeListener::new(queues, self.faults.clone())))
     }
 
     async fn cleanup(&self) {
@@ -293,15 +327,26 @@ struct FakeListener {
     queues: Vec<Arc<Queue>>,
     waker: Arc<Notify>,
     closed: bool,
+    /// The faults of its transport, and their cancel epoch when it started consuming.
+    faults: Option<(Arc<FaultState>, u64)>,
 }
 
 impl FakeListener {
-    fn new(queues: Vec<Arc<Queue>>) -> Self {
+    fn new(queues: Vec<Arc<Queue>>, faults: Option<Arc<FaultState>>) -> Self {
         let waker = Arc::new(Notify::new());
         for queue in &queues {
             queue.subscribe(&waker);
         }
-        Self { queues, waker, closed: false }
+        let faults = faults.map(|faults| {
+            faults.add_listener(&waker);
+            let epoch = faults.cancel_epoch();
+            (faults, epoch)
+        });
+        Self { queues, waker, closed: false, faults }
+    }
+
+    fn cancelled(&self) -> bool {
+        self.faults.as_ref().is_some_and(|(faults, epoch)| faults.cancel_epoch() != *epoch)
     }
 }
 
@@ -312,12 +357,23 @@ impl Listener for FakeListener {
             if self.closed {
                 return None;
             }
+            if self.cancelled() {
+                tracing::warn!("the consumer was cancelled (injected fault)");
+                return None;
+            }
+            let faults = self.faults.as_ref().map(|(faults, _)| faults);
+            let newest_first = faults.is_some_and(|f| f.reorder());
             for queue in &self.queues {
-                if let Some(stored) = queue.pop() {
+                if let Some(stored) = queue.pop(newest_first) {
                     let message = wire::decode_body(&stored.body);
-                    let delivery =
-                        FakeDelivery { queue: Arc::clone(queue), stored: Mutex::new(Some(stored)) };
-                    return Some(Incoming::new(message, Box::new(delivery)));
+                    let redelivered = stored.redelivered;
+                    let unsettled = Unsettled::new(Arc::clone(queue), stored, faults.cloned());
+                    // Held (unsettled) during the delay, as a message in flight on the network.
+                    if let Some(delay) = faults.and_then(|f| f.delay()) {
+                        tokio::time::sleep(delay).await;
+                    }
+                    let delivery = FakeDelivery(unsettled);
+                    return Some(Incoming::new(message, Box::new(delivery)).with_redelivered(redelivered));
                 }
             }
             self.waker.notified().await;
@@ -330,43 +386,37 @@ impl Listener for FakeListener {
 }
 
 /// A message taken off a queue; dropped unsettled, it goes back (as on a closed channel).
-struct FakeDelivery {
-    queue: Arc<Queue>,
-    stored: Mutex<Option<Stored>>,
-}
-
-impl FakeDelivery {
-    fn take(&self) -> Option<Stored> {
-        lock(&self.stored).take()
-    }
-}
+struct FakeDelivery(Arc<Unsettled>);
 
 #[async_trait]
 impl Delivery for FakeDelivery {
     async fn ack(&self) -> Result<(), TransportError> {
-        self.take();
+        let stored = self.0.settle()?;
+        self.0.finish(stored);
         Ok(())
     }
 
     async fn requeue(&self) -> Result<(), TransportError> {
-        if let Some(stored) = self.take() {
-            self.queue.push_front(stored);
+        if let Some(stored) = self.0.settle()? {
+            self.0.queue.push_front(stored.into_redelivered());
         }
         Ok(())
     }
 
     async fn reject(&self) -> Result<(), TransportError> {
-        if self.take().is_some() {
+        let stored = self.0.settle()?;
+        if stored.is_some() {
             tracing::warn!("message rejected without requeue; the in-memory broker drops it");
         }
+        self.0.finish(stored);
         Ok(())
     }
 }
 
 impl Drop for FakeDelivery {
     fn drop(&mut self) {
-        if let Some(stored) = self.take() {
-            self.queue.push_front(stored);
+        if let Some(stored) = self.0.take() {
+            self.0.queue.push_front(stored.into_redelivered());
         }
     }
 }

@@ -11,6 +11,9 @@
 //! JSON limits: integers within `i64`/`u64` round-trip exactly, other numbers as `f64`.
 //! `NaN` and `Infinity` (which Python's `json` module emits) are not JSON: a body holding them
 //! is a [`WireError::InvalidJson`], as is any other undecodable body; decoding never panics.
+//! Nesting deeper than [`MAX_JSON_DEPTH`] is refused the same way (serde_json's recursion
+//! limit), so a hostile body cannot exhaust the stack; transports may also cap the body size
+//! ([`WireError::TooLarge`]).
 //!
 //! ```
 //! use courier_runtime::wire::{self, Request};
@@ -39,6 +42,10 @@ use crate::context::Context;
 /// A JSON object, the shape of every oslo message.
 pub type Message = Map<String, Value>;
 
+/// How deeply arrays and objects may nest in a body (serde_json's fixed recursion limit);
+/// deeper bodies are [`WireError::InvalidJson`].
+pub const MAX_JSON_DEPTH: usize = 128;
+
 /// The envelope version courier writes.
 pub const ENVELOPE_VERSION: &str = "2.0";
 const VERSION_KEY: &str = "oslo.version";
@@ -61,6 +68,14 @@ pub enum WireError {
     /// A required field is missing or has the wrong type.
     #[error("malformed message: {0}")]
     Malformed(String),
+    /// The body is larger than the listener accepts (it was not decoded).
+    #[error("message body of {size} bytes is larger than the limit of {limit} bytes")]
+    TooLarge {
+        /// The body's size in bytes.
+        size: usize,
+        /// The limit in bytes.
+        limit: usize,
+    },
 }
 
 /// Decodes a message body: the 2.0 envelope, or a bare JSON object.
@@ -161,6 +176,16 @@ mod tests {
     /// A JSON object literal as a [`Message`], for the tests of every wire module.
     pub(super) fn obj(value: Value) -> Message {
         value.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn floats_survive_a_decode_and_re_encode_exactly() {
+        // Found by fuzz/fuzz_targets/envelope.rs: without correctly rounded parsing, this
+        // number changed on every hop.
+        let body = br#"{"method": "echo", "args": {"v": 184467440368523189520, "w": 0.30000000000000004}}"#;
+        let message = decode_body(body).unwrap();
+        assert_eq!(decode_body(&encode_envelope(&message)).unwrap(), message);
+        assert_eq!(message["args"]["v"].as_f64(), Some(184_467_440_368_523_189_520.0));
     }
 
     #[test]
