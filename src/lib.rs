@@ -184,3 +184,8 @@ pub mod __private {
     pub use std::sync::Arc;
     pub use std::vec::Vec;
 }
+
+/// The porting guide (`docs/porting.md`): its Rust blocks are compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/porting.md")]
+pub struct PortingGuide;

@@ -93,7 +93,8 @@ impl RpcClient {
         &self.transport
     }
 
-    /// Sets the call timeout (also the request's expiration in the broker).
+    /// Sets the call timeout (also the request's expiration in the broker). It also bounds how
+    /// long publishing a cast may take (reconnects and the broker's confirm included).
     #[must_use]
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
@@ -300,7 +301,8 @@ impl RpcClient {
         self.target.validate_for_send()?;
         self.check_version_cap()?;
         let request = self.build_request(context, method, args)?;
-        let options = SendOptions::default().with_mandatory(self.mandatory);
+        // The client's timeout bounds publishing a cast, too (a blocked or lost broker).
+        let options = SendOptions::default().with_mandatory(self.mandatory).with_timeout(self.timeout);
         tracing::debug!(%method, topic = ?self.target.topic, fanout = self.target.fanout, "rpc.cast");
         self.transport.cast(&self.target, request, &options).await?;
         Ok(())

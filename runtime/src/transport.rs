@@ -109,6 +109,9 @@ impl CallOptions {
 pub struct SendOptions {
     /// Ask the broker to return the message when no queue is bound.
     pub mandatory: bool,
+    /// How long publishing (reconnects and the broker's confirm included) may take; the
+    /// transport's own default when `None`.
+    pub timeout: Option<Duration>,
 }
 
 impl SendOptions {
@@ -116,6 +119,13 @@ impl SendOptions {
     #[must_use]
     pub fn with_mandatory(mut self, mandatory: bool) -> Self {
         self.mandatory = mandatory;
+        self
+    }
+
+    /// Bounds how long publishing may take.
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
         self
     }
 }

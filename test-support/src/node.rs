@@ -68,6 +68,124 @@ pub struct PrivateBroker {
     /// The `rabbitmq-server` process, leader of its own process group; `None` once killed or
     /// stopped.
     server: Option<Child>,
+    /// The TLS listener, when the node has one.
+    tls: Option<TlsListener>,
+}
+
+/// A TLS listener of a private node: its port and the certificates of a throwaway PKI made for
+/// it (see [`Pki`]).
+#[derive(Debug)]
+struct TlsListener {
+    port: u16,
+    pki: Pki,
+}
+
+/// A throwaway PKI, made with `openssl` in a directory: a CA, a server certificate for
+/// 127.0.0.1 / localhost, and a client certificate whose common name is `guest` (the user an
+/// `EXTERNAL` login maps it to). Keys are PKCS#8 PEM, as courier's `ssl_key_file` expects.
+#[derive(Clone, Debug)]
+pub struct Pki {
+    /// The CA certificate (`ssl_ca_file`).
+    pub ca: PathBuf,
+    /// The server certificate and key.
+    pub server_cert: PathBuf,
+    /// The server's key.
+    pub server_key: PathBuf,
+    /// The client certificate (`ssl_cert_file`), CN `guest`.
+    pub client_cert: PathBuf,
+    /// The client's key (`ssl_key_file`).
+    pub client_key: PathBuf,
+}
+
+impl Pki {
+    /// Makes the CA and both certificates under `dir`.
+    ///
+    /// # Panics
+    /// When `openssl` fails, with what it printed.
+    pub fn generate(dir: &Path) -> Self {
+        let openssl = |args: &[&str]| {
+            let output = Command::new("openssl").args(args).current_dir(dir).output().expect("run openssl");
+            assert!(
+                output.status.success(),
+                "openssl {args:?} failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        };
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-sha256",
+            "-days",
+            "2",
+            "-keyout",
+            "ca-key.pem",
+            "-out",
+            "ca.pem",
+            "-subj",
+            "/O=courier tests/CN=private node CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ]);
+        let issue = |name: &str, subject: &str, extensions: &str| {
+            std::fs::write(dir.join(format!("{name}.ext")), extensions).expect("write the extensions");
+            openssl(&[
+                "req",
+                "-new",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-sha256",
+                "-keyout",
+                &format!("{name}-key.pem"),
+                "-out",
+                &format!("{name}.csr"),
+                "-subj",
+                subject,
+            ]);
+            openssl(&[
+                "x509",
+                "-req",
+                "-sha256",
+                "-days",
+                "2",
+                "-in",
+                &format!("{name}.csr"),
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca-key.pem",
+                "-CAcreateserial",
+                "-extfile",
+                &format!("{name}.ext"),
+                "-out",
+                &format!("{name}.pem"),
+            ]);
+        };
+        issue(
+            "server",
+            "/O=courier tests/CN=localhost",
+            "basicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature, keyEncipherment\n\
+             extendedKeyUsage = serverAuth\nsubjectAltName = IP:127.0.0.1, DNS:localhost\n",
+        );
+        issue(
+            "client",
+            "/O=courier tests/CN=guest",
+            "basicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature, keyEncipherment\n\
+             extendedKeyUsage = clientAuth\n",
+        );
+        Self {
+            ca: dir.join("ca.pem"),
+            server_cert: dir.join("server.pem"),
+            server_key: dir.join("server-key.pem"),
+            client_cert: dir.join("client.pem"),
+            client_key: dir.join("client-key.pem"),
+        }
+    }
 }
 
 impl PrivateBroker {
@@ -77,12 +195,27 @@ impl PrivateBroker {
     /// # Panics
     /// When the node does not boot, with the end of its log.
     pub async fn start() -> Option<Self> {
-        Self::start_with_cookie(&uuid::Uuid::new_v4().simple().to_string()).await
+        Self::start_node(&new_cookie(), false).await
     }
 
     /// [`start`](Self::start) with a given Erlang cookie: nodes sharing one can form a cluster
     /// ([`PrivateCluster`](crate::cluster::PrivateCluster)).
     pub(crate) async fn start_with_cookie(cookie: &str) -> Option<Self> {
+        Self::start_node(cookie, false).await
+    }
+
+    /// Starts a node that also listens for TLS on its own port, with a [`Pki`] of its own, and
+    /// requires a client certificate there (`verify_peer`, `fail_if_no_peer_cert`). Logins on
+    /// that listener may use `EXTERNAL` (the certificate's common name is the user) as well as
+    /// `PLAIN` / `AMQPLAIN`.
+    ///
+    /// # Panics
+    /// As [`start`](Self::start), and when the PKI cannot be made.
+    pub async fn start_with_client_cert_tls() -> Option<Self> {
+        Self::start_node(&new_cookie(), true).await
+    }
+
+    async fn start_node(cookie: &str, tls: bool) -> Option<Self> {
         let Some(scripts) = scripts_dir() else {
             eprintln!("skipping: rabbitmq-server is not installed (run scripts/test-env.sh)");
             return None;
@@ -96,8 +229,14 @@ impl PrivateBroker {
             port: free_port(),
             dist_port: free_port(),
             server: None,
+            tls: None,
             dir,
         };
+        if tls {
+            let pki_dir = broker.path("pki");
+            std::fs::create_dir_all(&pki_dir).expect("create the PKI directory");
+            broker.tls = Some(TlsListener { port: free_port(), pki: Pki::generate(&pki_dir) });
+        }
         broker.write_files(cookie);
         broker.boot().await;
         Some(broker)
@@ -116,8 +255,30 @@ impl PrivateBroker {
         // The cookie the node and `ctl` share; Erlang insists that only its owner reads it.
         write("home/.erlang.cookie", cookie);
         set_owner_only(&self.path("home/.erlang.cookie"));
-        write("rabbitmq.conf", &format!("listeners.tcp.1 = 127.0.0.1:{}\n", self.port));
-        write("enabled_plugins", "[].\n");
+        let mut config = format!("listeners.tcp.1 = 127.0.0.1:{}\n", self.port);
+        let mut plugins = "[].\n";
+        if let Some(tls) = &self.tls {
+            let path = |p: &Path| p.to_str().expect("a UTF-8 path").to_owned();
+            config.push_str(&format!(
+                "listeners.ssl.1 = 127.0.0.1:{}\n\
+                 ssl_options.cacertfile = {}\n\
+                 ssl_options.certfile = {}\n\
+                 ssl_options.keyfile = {}\n\
+                 ssl_options.verify = verify_peer\n\
+                 ssl_options.fail_if_no_peer_cert = true\n\
+                 ssl_cert_login_from = common_name\n\
+                 auth_mechanisms.1 = PLAIN\n\
+                 auth_mechanisms.2 = AMQPLAIN\n\
+                 auth_mechanisms.3 = EXTERNAL\n",
+                tls.port,
+                path(&tls.pki.ca),
+                path(&tls.pki.server_cert),
+                path(&tls.pki.server_key),
+            ));
+            plugins = "[rabbitmq_auth_mechanism_ssl].\n";
+        }
+        write("rabbitmq.conf", &config);
+        write("enabled_plugins", plugins);
         // Read instead of /etc/rabbitmq/rabbitmq-env.conf, which names the shared node.
         write("rabbitmq-env.conf", "");
     }
@@ -195,6 +356,23 @@ impl PrivateBroker {
         format!("{}?{query}", self.url())
     }
 
+    /// The PKI of the node's TLS listener, if it has one.
+    pub fn pki(&self) -> Option<&Pki> {
+        self.tls.as_ref().map(|tls| &tls.pki)
+    }
+
+    /// A courier URL for the node's TLS listener (guest/guest, `ssl=true`, trusting the node's
+    /// CA), with `query` appended (e.g. the client certificate options).
+    ///
+    /// # Panics
+    /// When the node was started without TLS.
+    pub fn tls_url(&self, query: &str) -> String {
+        let tls = self.tls.as_ref().expect("a node started with start_with_client_cert_tls");
+        let ca = tls.pki.ca.to_str().expect("a UTF-8 path");
+        let extra = if query.is_empty() { String::new() } else { format!("&{query}") };
+        format!("rabbit://guest:guest@127.0.0.1:{}/?ssl=true&ssl_ca_file={ca}{extra}", tls.port)
+    }
+
     /// A lapin URI for the node (for [`Raw::connect_to`](crate::broker::Raw::connect_to)).
     pub fn amqp_uri(&self) -> String {
         format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port)
@@ -265,6 +443,11 @@ impl Drop for PrivateBroker {
             let _ = server.wait();
         }
     }
+}
+
+/// A fresh Erlang cookie, so a node cannot join another by accident.
+fn new_cookie() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
 }
 
 /// SIGKILL to the process group `leader` leads.

@@ -270,7 +270,17 @@ pub(crate) async fn until_closing(closing: &mut watch::Receiver<bool>) {
 fn describe_connect_error(error: &lapin::Error, tls: bool) -> String {
     let text = error.to_string();
     let lower = text.to_lowercase();
-    if tls && (lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake")) {
+    if tls
+        && let lapin::ErrorKind::IOError(io) = error.kind()
+        && matches!(io.kind(), std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::UnexpectedEof)
+    {
+        // A TLS listener that requires a client certificate drops the connection after the
+        // handshake (TLS 1.3) instead of failing it: say what is most likely wrong.
+        format!(
+            "the broker closed the TLS connection during the handshake: {text} (does it require a \
+             client certificate? set ssl_cert_file and ssl_key_file)"
+        )
+    } else if tls && (lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake")) {
         format!(
             "TLS handshake failed: {text} (is the broker's certificate signed by the CA in ssl_ca_file, \
              and issued for this host name?)"

@@ -301,7 +301,7 @@ impl Transport for RabbitTransport {
             expiration: None,
             mandatory: options.mandatory,
         };
-        self.publisher.publish(&message, Instant::now() + PUBLISH_TIMEOUT).await
+        self.publisher.publish(&message, Instant::now() + options.timeout.unwrap_or(PUBLISH_TIMEOUT)).await
     }
 
     async fn reply(&self, reply_q: &str, mut reply: Reply) -> Result<(), TransportError> {
