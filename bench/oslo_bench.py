@@ -12,6 +12,7 @@ Scenarios: seq, out<N> (N threads calling), casts, notifications.
 import argparse
 import json
 import logging
+import os
 import sys
 import threading
 import time
@@ -74,7 +75,11 @@ def serve(args):
         server = oslo_messaging.get_rpc_server(transport, target, [Echo(tally)], executor="threading")
     server.start()
     print("ready", flush=True)
-    # The harness ends this process when the measurement is over.
+    # The harness ends this process when the measurement is over; when the harness started it,
+    # stdin reaching end-of-file means the harness is gone (even if it was killed), so go too.
+    if os.environ.get("COURIER_BENCH_CHILD"):
+        sys.stdin.read()
+        os._exit(0)
     while True:
         time.sleep(3600)
 

@@ -135,6 +135,17 @@ enum Commands {
         /// The broker (only 127.0.0.1).
         #[arg(long, default_value = "rabbit://guest:guest@127.0.0.1:5672/")]
         url: String,
+        /// Only these scenarios (`seq`, `out16`, `out64`, `casts`, `notifications`, `flood`,
+        /// `isolation`, `inproc`), comma-separated; every one when absent. For profiling and
+        /// quick before/after comparisons; the README's figures come from a run of all.
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
+        /// Only these payload sizes of the RabbitMQ rows (bytes), comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        sizes: Vec<usize>,
+        /// Leave out the Python oslo.messaging rows.
+        #[arg(long)]
+        no_python: bool,
     },
     /// (internal) A server process.
     #[command(hide = true)]
@@ -183,9 +194,32 @@ struct Role {
 
 type Failure = Box<dyn std::error::Error + Send + Sync>;
 
+/// Set by the harness in every child's environment: the child then ends with the harness.
+const CHILD_ENV: &str = "COURIER_BENCH_CHILD";
+
+/// In a child process the harness started: ends the process once stdin reaches end-of-file,
+/// which happens when the harness that holds the other end goes away, however it ended. (A
+/// role started by hand, e.g. for profiling, keeps running.)
+fn exit_with_the_harness() {
+    if std::env::var_os(CHILD_ENV).is_none() {
+        return;
+    }
+    std::thread::spawn(|| {
+        let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
+        std::process::exit(0);
+    });
+}
+
 fn main() -> Result<(), Failure> {
-    match Cli::parse().command {
-        Commands::All { smoke, runs, url } => run_all(smoke, if smoke { 1 } else { runs.max(1) }, &url),
+    let command = Cli::parse().command;
+    if !matches!(command, Commands::All { .. }) {
+        exit_with_the_harness();
+    }
+    match command {
+        Commands::All { smoke, runs, url, only, sizes, no_python } => {
+            let selection = Selection { only, sizes, no_python };
+            run_all(smoke, if smoke { 1 } else { runs.max(1) }, &url, &selection)
+        }
         Commands::Server { role: Role { implementation, scenario, url, topic }, expect } => {
             runtime()?.block_on(roles::serve(implementation, scenario, &url, &topic, expect))
         }
@@ -267,19 +301,26 @@ fn workspace_root() -> PathBuf {
 const CHILD_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// A child process whose stdout lines arrive on a channel.
+///
+/// Its stdin is a pipe the harness never writes to: a child ends when it reads end-of-file
+/// there (see [`exit_with_the_harness`]), so a harness that is killed (or panics) leaves no
+/// server behind, not only one that drops this.
 struct Process {
     child: Child,
     lines: mpsc::Receiver<String>,
     what: String,
+    _stdin: Option<std::process::ChildStdin>,
 }
 
 impl Process {
     fn spawn(mut command: Command, what: String) -> Result<Self, Failure> {
         let mut child = command
-            .stdin(Stdio::null())
+            .env(CHILD_ENV, "1")
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
             .map_err(|e| format!("cannot start {what}: {e}"))?;
+        let stdin = child.stdin.take();
         let stdout = child.stdout.take().expect("piped");
         let (sender, lines) = mpsc::channel();
         std::thread::spawn(move || {
@@ -289,7 +330,7 @@ impl Process {
                 }
             }
         });
-        Ok(Self { child, lines, what })
+        Ok(Self { child, lines, what, _stdin: stdin })
     }
 
     /// The next line that is not noise, or an error naming the process.
@@ -405,14 +446,37 @@ const BROKER_IMPLEMENTATIONS: [Implementation; 4] = [
     Implementation::Python,
 ];
 
-fn run_all(smoke: bool, runs: usize, url: &str) -> Result<(), Failure> {
+/// Which rows `all` runs.
+struct Selection {
+    only: Vec<String>,
+    sizes: Vec<usize>,
+    no_python: bool,
+}
+
+impl Selection {
+    fn runs(&self, name: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|wanted| wanted == name)
+    }
+
+    fn size(&self, size: usize) -> bool {
+        self.sizes.is_empty() || self.sizes.contains(&size)
+    }
+
+    fn implementation(&self, implementation: Implementation) -> bool {
+        !(self.no_python && implementation == Implementation::Python)
+    }
+}
+
+fn run_all(smoke: bool, runs: usize, url: &str, selection: &Selection) -> Result<(), Failure> {
     let counts = if smoke { Counts::smoke() } else { Counts::full() };
     let mut records = Vec::new();
     for run in 0..runs {
         eprintln!("run {}/{runs}", run + 1);
-        for size in SIZES {
-            for scenario in BROKER_SCENARIOS {
-                for implementation in BROKER_IMPLEMENTATIONS {
+        for size in SIZES.into_iter().filter(|&size| selection.size(size)) {
+            for scenario in BROKER_SCENARIOS.into_iter().filter(|s| selection.runs(&s.to_string())) {
+                for implementation in
+                    BROKER_IMPLEMENTATIONS.into_iter().filter(|&i| selection.implementation(i))
+                {
                     let count = counts.of(scenario, implementation);
                     eprintln!("  {scenario} {size} B: {} x{count}", implementation.name());
                     let (outcome, server_rss) = measure_broker(url, implementation, scenario, size, count)?;
@@ -422,6 +486,8 @@ fn run_all(smoke: bool, runs: usize, url: &str) -> Result<(), Failure> {
         }
         for implementation in
             [Implementation::Limit, Implementation::CourierAsync, Implementation::CourierSync]
+                .into_iter()
+                .filter(|_| selection.runs("flood"))
         {
             let count = counts.of(Scenario::Flood, implementation);
             eprintln!("  flood: {} x{count}", implementation.name());
@@ -435,19 +501,26 @@ fn run_all(smoke: bool, runs: usize, url: &str) -> Result<(), Failure> {
                 server_rss,
             });
         }
-        let count = counts.of(Scenario::Isolation, Implementation::CourierAsync);
-        eprintln!("  isolation x{count}");
-        let (outcome, server_rss) =
-            measure_broker(url, Implementation::CourierAsync, Scenario::Isolation, 100, count)?;
-        records.push(Record {
-            run,
-            scenario: Scenario::Isolation,
-            size: 100,
-            implementation: Implementation::CourierAsync,
-            outcome,
-            server_rss,
-        });
-        for (callers, count) in [(1, counts.inproc_sequential), (16, counts.inproc_concurrent)] {
+        if selection.runs("isolation") {
+            let count = counts.of(Scenario::Isolation, Implementation::CourierAsync);
+            eprintln!("  isolation x{count}");
+            let (outcome, server_rss) =
+                measure_broker(url, Implementation::CourierAsync, Scenario::Isolation, 100, count)?;
+            records.push(Record {
+                run,
+                scenario: Scenario::Isolation,
+                size: 100,
+                implementation: Implementation::CourierAsync,
+                outcome,
+                server_rss,
+            });
+        }
+        let inproc = if selection.runs("inproc") {
+            vec![(1, counts.inproc_sequential), (16, counts.inproc_concurrent)]
+        } else {
+            Vec::new()
+        };
+        for (callers, count) in inproc {
             let scenario = if callers == 1 { Scenario::Sequential } else { Scenario::Outstanding(callers) };
             for implementation in [
                 Implementation::LoopAsync,

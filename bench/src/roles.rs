@@ -77,11 +77,19 @@ struct Tally {
     seen: AtomicUsize,
     last_ns: AtomicU64,
     done: Notify,
+    /// Isolation: sync `sleep` methods sleeping right now.
+    asleep: AtomicUsize,
 }
 
 impl Tally {
     fn new(expect: usize) -> Arc<Self> {
-        Arc::new(Self { expect, seen: AtomicUsize::new(0), last_ns: AtomicU64::new(0), done: Notify::new() })
+        Arc::new(Self {
+            expect,
+            seen: AtomicUsize::new(0),
+            last_ns: AtomicU64::new(0),
+            done: Notify::new(),
+            asleep: AtomicUsize::new(0),
+        })
     }
 
     fn record(&self) {
@@ -117,8 +125,15 @@ impl AsyncEcho {
 
     /// The isolation scenario's blocking neighbour.
     fn sleep(&self, ms: u64) -> u64 {
+        self.0.asleep.fetch_add(1, Ordering::AcqRel);
         std::thread::sleep(Duration::from_millis(ms));
+        self.0.asleep.fetch_sub(1, Ordering::AcqRel);
         ms
+    }
+
+    /// How many `sleep` calls are sleeping now (the isolation client waits for all of them).
+    async fn asleep(&self) -> usize {
+        self.0.asleep.load(Ordering::Acquire)
     }
 }
 
@@ -527,6 +542,17 @@ async fn isolation(
             })
         })
         .collect();
+    // Measure only once every sleeper is really asleep on the server, not while their first
+    // calls are still on the way.
+    let all_asleep = async {
+        while sleeper.asleep(&Context::new()).await? < SLEEPERS {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Ok::<_, courier::Error>(())
+    };
+    tokio::time::timeout(CALL_TIMEOUT, all_asleep)
+        .await
+        .map_err(|_| format!("the {SLEEPERS} sleepers were never asleep at once"))??;
     let loaded = concurrent_calls(caller, payload, count, 1).await?;
     stop.send_replace(true);
     for sleeper in sleepers {

@@ -18,8 +18,12 @@ use crate::wire::{self, Failure, Reply, Request};
 use crate::{Error, Target, Transport};
 
 /// How many requests the broker may push ahead of admission (they stay unacknowledged,
-/// so the broker can redeliver them if the server goes away).
-pub const DEFAULT_PREFETCH: u16 = 4;
+/// so the broker can redeliver them if the server goes away). Requests are acked on
+/// admission, so this bounds only the backlog the executor has not taken yet; with a small
+/// value the broker waits for each ack's round trip before it sends more, which capped
+/// throughput (4: about 1 500 calls/s at 64 outstanding here, 64: about 2 000–2 900, with a
+/// third less broker CPU per call).
+pub const DEFAULT_PREFETCH: u16 = 64;
 
 /// Builds an [`RpcServer`].
 ///

@@ -275,7 +275,7 @@ impl Transport for RabbitTransport {
             exchange: Some(exchange),
             default_queue: None,
             routing_key,
-            body: wire::encode_envelope(&request.to_message()),
+            body: wire::encode_envelope(&request.into_message()),
             expiration: Some(options.timeout.as_millis().max(1).to_string()),
             mandatory: options.mandatory,
         };
@@ -297,7 +297,7 @@ impl Transport for RabbitTransport {
             exchange: Some(exchange),
             default_queue: None,
             routing_key,
-            body: wire::encode_envelope(&request.to_message()),
+            body: wire::encode_envelope(&request.into_message()),
             expiration: None,
             mandatory: options.mandatory,
         };
@@ -312,12 +312,13 @@ impl Transport for RabbitTransport {
             return Err(undeliverable());
         }
         reply.unique_id = Some(wire::new_id());
+        let msg_id = reply.msg_id.clone();
         let message = Outgoing {
             exchange: None,
             default_queue: None,
             exchange_name: String::new(),
             routing_key: reply_q.to_owned(),
-            body: wire::encode_envelope(&reply.to_message()),
+            body: wire::encode_envelope(&reply.into_message()),
             expiration: None,
             mandatory: self.broker.options().direct_mandatory_flag,
         };
@@ -334,7 +335,7 @@ impl Transport for RabbitTransport {
                 Err(TransportError::Undeliverable { .. }) => {
                     tracing::warn!(
                         reply_q,
-                        msg_id = ?reply.msg_id,
+                        ?msg_id,
                         waited = ?started.elapsed(),
                         "the reply queue does not exist; giving up on the reply (the caller is gone)"
                     );

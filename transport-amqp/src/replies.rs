@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use courier_runtime::wire::{self, Reply};
 use courier_runtime::{PendingReply, TransportError};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
-use lapin::{Connection, Consumer};
+use lapin::{Acker, Connection, Consumer};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
@@ -149,11 +149,7 @@ impl ReplyHub {
 
     async fn setup(&self, connection: &Connection) -> lapin::Result<Consumer> {
         let channel = connection.create_channel().await?;
-        let prefetch = match self.broker.options().rabbit_qos_prefetch_count {
-            0 => REPLY_PREFETCH,
-            n => n,
-        };
-        channel.basic_qos(prefetch, BasicQosOptions::default()).await?;
+        channel.basic_qos(self.prefetch(), BasicQosOptions::default()).await?;
         topology::declare_queue(&channel, &self.queue).await?;
         channel
             .basic_consume(
@@ -200,19 +196,7 @@ impl ReplyHub {
             attempt = 0;
             tracing::debug!(queue = %self.queue.name, "reply consumer ready");
             self.state.send_replace(State::Ready);
-            let lost = loop {
-                tokio::select! {
-                    () = until_closing(&mut closing) => {
-                        let _ = connection.close(200, "transport cleanup".into()).await;
-                        break None;
-                    }
-                    delivery = consumer.next() => match delivery {
-                        Some(Ok(delivery)) => self.handle(delivery).await,
-                        Some(Err(error)) => break Some(error.to_string()),
-                        None => break Some("the broker cancelled the reply consumer".to_owned()),
-                    },
-                }
-            };
+            let lost = self.consume(&connection, &mut consumer, &mut closing).await;
             let Some(why) = lost else { break };
             self.state.send_replace(State::Down);
             let _ = connection.close(200, "reconnecting".into()).await;
@@ -233,11 +217,64 @@ impl ReplyHub {
         self.fail_all(|| TransportError::Closed);
     }
 
-    async fn handle(&self, delivery: lapin::message::Delivery) {
-        if let Err(error) = delivery.acker.ack(BasicAckOptions::default()).await {
-            tracing::warn!(%error, "cannot ack a reply");
+    /// Routes replies until the connection is lost (`Some(why)`) or the transport closes.
+    ///
+    /// Replies are acked on receipt, but not one by one: the ack of the last reply of a burst
+    /// (`multiple`) covers every reply before it, sent once no further reply is ready or after
+    /// half the prefetch. Each ack is a frame for the broker and a round trip through lapin's
+    /// I/O loop, so one per reply cost the caller latency and the broker CPU.
+    async fn consume(
+        &self,
+        connection: &Connection,
+        consumer: &mut Consumer,
+        closing: &mut watch::Receiver<bool>,
+    ) -> Option<String> {
+        let batch = usize::from(self.prefetch() / 2).max(1);
+        let mut unacked: Option<(Acker, usize)> = None;
+        loop {
+            if *closing.borrow() {
+                let _ = connection.close(200, "transport cleanup".into()).await;
+                return None;
+            }
+            let next = match consumer.next().now_or_never() {
+                Some(next) => next,
+                None => {
+                    if let Some((acker, _)) = unacked.take() {
+                        ack_through(&acker).await;
+                    }
+                    tokio::select! {
+                        () = until_closing(closing) => continue,
+                        next = consumer.next() => next,
+                    }
+                }
+            };
+            match next {
+                Some(Ok(delivery)) => {
+                    let lapin::message::Delivery { data, acker, .. } = delivery;
+                    self.handle(&data);
+                    let count = unacked.as_ref().map_or(0, |(_, n)| *n) + 1;
+                    if count >= batch {
+                        unacked = None;
+                        ack_through(&acker).await;
+                    } else {
+                        unacked = Some((acker, count));
+                    }
+                }
+                Some(Err(error)) => return Some(error.to_string()),
+                None => return Some("the broker cancelled the reply consumer".to_owned()),
+            }
         }
-        let reply = match wire::decode_body(&delivery.data).and_then(Reply::from_message) {
+    }
+
+    fn prefetch(&self) -> u16 {
+        match self.broker.options().rabbit_qos_prefetch_count {
+            0 => REPLY_PREFETCH,
+            n => n,
+        }
+    }
+
+    fn handle(&self, data: &[u8]) {
+        let reply = match wire::decode_body(data).and_then(Reply::from_message) {
             Ok(reply) => reply,
             Err(error) => {
                 tracing::warn!(%error, queue = %self.queue.name, "dropping an undecodable reply");
@@ -281,5 +318,12 @@ impl ReplyHub {
         }
         self.state.send_replace(State::Closed);
         self.fail_all(|| TransportError::Closed);
+    }
+}
+
+/// Acks `acker`'s reply and every unacked one before it on the channel.
+async fn ack_through(acker: &Acker) {
+    if let Err(error) = acker.ack(BasicAckOptions { multiple: true }).await {
+        tracing::warn!(%error, "cannot ack replies");
     }
 }

@@ -545,3 +545,43 @@ async fn close_while_the_listener_is_full_hands_everything_back_promptly() {
     drop(listener);
     transport.cleanup().await;
 }
+
+/// The reply consumer acks replies in bursts (one `multiple` ack); with a reply prefetch of 8
+/// the broker stops delivering after 8 unacked replies, so 40 replies, in bursts larger and
+/// smaller than the ack batch and with pauses between them, all arrive only if every burst is
+/// acked, the one a pause ends included.
+#[tokio::test]
+async fn replies_beyond_the_reply_prefetch_all_arrive() {
+    let (transport, _) = broker::transport_with("rabbit_qos_prefetch_count=8").await;
+    let topic = unique("burst");
+    let target = Target::new(&topic).with_server("srv1");
+    let mut listener = transport.listen(&target, &ListenOptions::default().with_prefetch(64)).await.unwrap();
+    let mut pendings = Vec::new();
+    for n in 0..40 {
+        let request = call_request("echo", json!({"n": n}));
+        let options = CallOptions::new(Duration::from_secs(60));
+        pendings.push(transport.call(&Target::new(&topic), request, &options).await.unwrap());
+    }
+    let mut received = Vec::new();
+    for _ in 0..40 {
+        let (request, incoming) = next_request(&mut listener).await;
+        incoming.delivery.ack().await.unwrap();
+        received.push(request);
+    }
+    let mut pendings = pendings.into_iter();
+    for burst in [3usize, 13, 1, 20, 3] {
+        let requests: Vec<_> = received.drain(..burst).collect();
+        for request in &requests {
+            let reply =
+                Reply::success(request.args["n"].clone()).with_msg_id(request.msg_id.clone().unwrap());
+            transport.reply(request.reply_q.as_deref().unwrap(), reply).await.unwrap();
+        }
+        for request in &requests {
+            let mut pending = pendings.next().unwrap();
+            let reply = within("a reply", pending.recv()).await.unwrap().unwrap();
+            assert_eq!(reply.result, request.args["n"]);
+        }
+    }
+    listener.close().await;
+    transport.cleanup().await;
+}

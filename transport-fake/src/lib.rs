@@ -198,7 +198,7 @@ impl Transport for FakeTransport {
         request.unique_id = Some(wire::new_id());
         let (sender, receiver) = mpsc::channel(REPLY_BUFFER);
         lock(&self.waiters).insert(msg_id.clone(), sender);
-        let body = wire::encode_envelope(&request.to_message());
+        let body = wire::encode_envelope(&request.into_message());
         let expires_at = Instant::now().checked_add(options.timeout);
         let pending = {
             let waiters = Arc::downgrade(&self.waiters);
@@ -224,7 +224,7 @@ impl Transport for FakeTransport {
             return Ok(());
         }
         request.unique_id = Some(wire::new_id());
-        self.deliver(target, wire::encode_envelope(&request.to_message()), options.mandatory, None)
+        self.deliver(target, wire::encode_envelope(&request.into_message()), options.mandatory, None)
     }
 
     async fn reply(&self, reply_q: &str, mut reply: Reply) -> Result<(), TransportError> {
@@ -232,7 +232,7 @@ impl Transport for FakeTransport {
             return Ok(());
         }
         reply.unique_id = Some(wire::new_id());
-        let body = wire::encode_envelope(&reply.to_message());
+        let body = wire::encode_envelope(&reply.into_message());
         let undeliverable =
             || TransportError::Undeliverable { exchange: String::new(), routing_key: reply_q.to_owned() };
         let waiters = broker().reply_router(reply_q).and_then(|w| w.upgrade()).ok_or_else(undeliverable)?;

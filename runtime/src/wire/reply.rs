@@ -57,8 +57,14 @@ impl Reply {
     /// The object to encode: `result`, `failure` and `ending` are always present.
     #[must_use]
     pub fn to_message(&self) -> Message {
+        self.clone().into_message()
+    }
+
+    /// As [`Reply::to_message`], moving the result instead of copying it.
+    #[must_use]
+    pub fn into_message(self) -> Message {
         let mut message = Map::new();
-        message.insert("result".into(), self.result.clone());
+        message.insert("result".into(), self.result);
         let failure = self.failure.as_ref().map_or(Value::Null, |f| Value::String(f.to_json_string()));
         message.insert("failure".into(), failure);
         message.insert("ending".into(), self.ending.into());

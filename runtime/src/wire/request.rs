@@ -62,13 +62,19 @@ impl Request {
     /// The object to encode, keys in oslo's order.
     #[must_use]
     pub fn to_message(&self) -> Message {
+        self.clone().into_message()
+    }
+
+    /// As [`Request::to_message`], moving the arguments instead of copying them.
+    #[must_use]
+    pub fn into_message(self) -> Message {
         let mut message = Map::new();
-        message.insert("method".into(), self.method.clone().into());
-        message.insert("args".into(), Value::Object(self.args.clone()));
+        message.insert("method".into(), self.method.into());
+        message.insert("args".into(), Value::Object(self.args));
         insert_opt(&mut message, "namespace", self.namespace.as_ref());
         insert_opt(&mut message, "version", self.version.as_ref());
-        if let Some(msg_id) = &self.msg_id {
-            message.insert("_msg_id".into(), msg_id.clone().into());
+        if let Some(msg_id) = self.msg_id {
+            message.insert("_msg_id".into(), msg_id.into());
             insert_opt(&mut message, "_reply_q", self.reply_q.as_ref());
             let timeout = self.call_monitor_timeout.map_or(Value::Null, seconds_to_json);
             message.insert("_timeout".into(), timeout);
