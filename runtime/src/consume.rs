@@ -10,9 +10,10 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{Mutex, watch};
+use tokio::sync::{Mutex, Notify, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{Instrument, Span};
@@ -271,13 +272,15 @@ pub(crate) struct Core<H> {
     pub(crate) handler: H,
     pub(crate) executor: Executor,
     /// Tasks spawned for messages and not finished: work, and replies sent outside it.
-    tasks: watch::Sender<usize>,
+    tasks: AtomicUsize,
+    /// Woken when `tasks` drops to zero.
+    idle: Notify,
 }
 
 impl<H: Handler> Core<H> {
     /// Spawns a task for a message (in the current span) that the drain waits for.
     pub(crate) fn spawn(self: &Arc<Self>, task: impl Future<Output = ()> + Send + 'static) {
-        self.tasks.send_modify(|n| *n += 1);
+        self.tasks.fetch_add(1, Ordering::AcqRel);
         let guard = TaskGuard(Arc::clone(self));
         tokio::spawn(
             async move {
@@ -413,7 +416,25 @@ struct TaskGuard<H>(Arc<Core<H>>);
 
 impl<H> Drop for TaskGuard<H> {
     fn drop(&mut self) {
-        self.0.tasks.send_modify(|n| *n = n.saturating_sub(1));
+        if self.0.tasks.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+impl<H> Core<H> {
+    /// Resolves once no task is left.
+    async fn idle(&self) {
+        loop {
+            let idle = self.idle.notified();
+            tokio::pin!(idle);
+            // Registered before the check, so a task ending in between still wakes us.
+            idle.as_mut().enable();
+            if self.tasks.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            idle.await;
+        }
     }
 }
 
@@ -438,9 +459,13 @@ pub(crate) struct Engine<H> {
 
 impl<H: Handler> Engine<H> {
     pub(crate) fn new(handler: H, executor: ExecutorConfig, drain_timeout: Option<Duration>) -> Self {
-        let (tasks, _) = watch::channel(0);
         Self {
-            core: Arc::new(Core { handler, executor: Executor::new(executor), tasks }),
+            core: Arc::new(Core {
+                handler,
+                executor: Executor::new(executor),
+                tasks: AtomicUsize::new(0),
+                idle: Notify::new(),
+            }),
             drain_timeout,
             state: Mutex::new(State::Idle),
         }
@@ -514,10 +539,7 @@ impl<H: Handler> Engine<H> {
     /// closes the consumer if still open.
     pub(crate) async fn wait(&self) -> DrainReport {
         self.stop().await;
-        let mut tasks = self.core.tasks.subscribe();
-        let idle = async {
-            let _ = tasks.wait_for(|n| *n == 0).await;
-        };
+        let idle = self.core.idle();
         let abandoned = match self.drain_timeout {
             None => {
                 idle.await;
@@ -525,7 +547,7 @@ impl<H: Handler> Engine<H> {
             }
             Some(timeout) => match tokio::time::timeout(timeout, idle).await {
                 Ok(()) => 0,
-                Err(_) => *self.core.tasks.borrow(),
+                Err(_) => self.core.tasks.load(Ordering::Acquire),
             },
         };
         if abandoned > 0 {
