@@ -336,7 +336,7 @@ fn record_request(request: &Request) {
 /// Sends a reply from a task of its own that the drain waits for.
 fn reply_later(core: &Arc<Core<RpcHandler>>, reply_q: String, reply: Reply) {
     let task_core = Arc::clone(core);
-    core.spawn(async move { task_core.handler.send_reply(&reply_q, reply).await });
+    core.spawn(move || async move { task_core.handler.send_reply(&reply_q, reply).await });
 }
 
 impl RpcHandler {
