@@ -71,7 +71,11 @@ use std::sync::{Arc, Once};
 
 pub use courier_macros::{notification_endpoint, rpc_endpoint};
 pub use courier_runtime::client::{DEFAULT_CALL_TIMEOUT, RpcClient, to_args};
-pub use courier_runtime::executor::{DEFAULT_POOL_SIZE, DEFAULT_QUEUE_SIZE, ExecutorConfig, ExecutorMode};
+pub use courier_runtime::consume::ConsumeOptions;
+pub use courier_runtime::executor::{
+    DEFAULT_POOL_SIZE, DEFAULT_QUEUE_SIZE, ExecutorConfig, ExecutorMode, Panicked,
+};
+pub use courier_runtime::hook::{Hook, RequestInfo};
 pub use courier_runtime::notification_listener::{NotificationListener, NotificationListenerBuilder};
 pub use courier_runtime::notify::{
     DEFAULT_NOTIFICATION_TOPIC, DEFAULT_TEST_NOTIFICATIONS_CAPACITY, LOG_DRIVER_TARGET, Notifier,
@@ -91,7 +95,7 @@ pub use courier_runtime::{
     Metadata, NotificationEndpoint, NotificationEndpointInfo, NotificationFilter, NotificationInvocation,
     NotificationMessage, NotificationOutcome, NotificationResult, PriorityMethod,
 };
-pub use courier_runtime::{dispatch, testing, wire};
+pub use courier_runtime::{dispatch, hook, testing, wire};
 
 /// The in-memory transport (`fake://`).
 #[cfg(feature = "fake")]

@@ -63,7 +63,7 @@ async fn env(executor: ExecutorConfig) -> Env {
     let service = Service { gauge: gauge.clone(), gate: gate.clone(), order: Arc::clone(&order) };
     let server = RpcServer::builder(transport, Target::new(&topic).with_server("s1"))
         .endpoint(service)
-        .executor(executor)
+        .with_executor(executor)
         .build()
         .unwrap();
     server.start().await.unwrap();
@@ -158,7 +158,7 @@ async fn a_call_taken_back_by_a_dropped_connection_is_answered_from_its_redelive
     assert_eq!(within("the second reply", second).await.unwrap().unwrap(), 2);
     // Run once each: the stale delivery was skipped (its ack failed), the redelivery served.
     assert_eq!(env.gauge.finished(), 2);
-    assert!(logs.contains("could not acknowledge a request"), "{}", logs.text());
+    assert!(logs.contains("could not acknowledge a message"), "{}", logs.text());
     env.server.wait().await;
 }
 
@@ -248,7 +248,7 @@ async fn a_cancelled_consumer_ends_the_server_loop_without_losing_requests() {
     // Nobody consumes now: a call times out cleanly, the cast waits in the queue.
     let error = echo(&env.client, 6).await.unwrap_err();
     assert!(matches!(error, Error::Timeout { .. }), "{error}");
-    assert!(logs.contains("the transport closed the listener"), "{}", logs.text());
+    assert!(logs.contains("the transport closed the consumer"), "{}", logs.text());
     assert_eq!(env.server.wait().await.abandoned, 0);
     // A new server (a new consumer) gets the cast.
     env.server.start().await.unwrap();

@@ -7,11 +7,13 @@
 #![deny(missing_docs)]
 
 pub mod client;
+pub mod consume;
 pub mod context;
 pub mod dispatch;
 pub mod endpoint;
 pub mod error;
 pub mod executor;
+pub mod hook;
 mod notification_dispatch;
 pub mod notification_endpoint;
 pub mod notification_filter;
@@ -26,13 +28,15 @@ pub mod url;
 pub mod wire;
 
 pub use client::RpcClient;
+pub use consume::ConsumeOptions;
 pub use context::Context;
 pub use dispatch::Dispatcher;
 pub use endpoint::{
     Endpoint, EndpointInfo, Invocation, MethodInfo, MethodKind, MethodResult, RemoteException,
 };
 pub use error::{BoxError, Error, TransportError};
-pub use executor::{ExecutorConfig, ExecutorMode};
+pub use executor::{ExecutorConfig, ExecutorMode, Panicked};
+pub use hook::{Hook, RequestInfo};
 pub use notification_endpoint::{
     Metadata, NotificationEndpoint, NotificationEndpointInfo, NotificationInvocation, NotificationMessage,
     NotificationOutcome, NotificationResult, PriorityMethod,

@@ -258,19 +258,28 @@ pub struct Incoming {
     /// The broker delivered it before (AMQP's `redelivered` flag): it was requeued, or its
     /// consumer went away before settling it. It may have been handled already.
     pub redelivered: bool,
+    /// Where it came from, when the transport says (for spans and logs).
+    pub origin: Option<Origin>,
 }
 
 impl Incoming {
     /// Pairs a message with its delivery handle (a first delivery).
     #[must_use]
     pub fn new(message: Result<Message, WireError>, delivery: Box<dyn Delivery>) -> Self {
-        Self { message, delivery, redelivered: false }
+        Self { message, delivery, redelivered: false, origin: None }
     }
 
     /// Sets the redelivered flag.
     #[must_use]
     pub fn with_redelivered(mut self, redelivered: bool) -> Self {
         self.redelivered = redelivered;
+        self
+    }
+
+    /// Sets where the message came from.
+    #[must_use]
+    pub fn with_origin(mut self, origin: Origin) -> Self {
+        self.origin = Some(origin);
         self
     }
 }
@@ -283,7 +292,40 @@ impl fmt::Debug for Incoming {
         f.debug_struct("Incoming")
             .field("message", &message)
             .field("redelivered", &self.redelivered)
+            .field("origin", &self.origin)
             .finish_non_exhaustive()
+    }
+}
+
+/// Where a delivery came from: the messaging system (OpenTelemetry's `messaging.system`, e.g.
+/// `rabbitmq`), the exchange it was published to and its routing key.
+///
+/// ```
+/// use courier_runtime::transport::Origin;
+///
+/// let origin = Origin::new("rabbitmq", "openstack", "compute.host1");
+/// assert_eq!((origin.system, &*origin.exchange, &*origin.routing_key), ("rabbitmq", "openstack", "compute.host1"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Origin {
+    /// The messaging system, e.g. `rabbitmq` or `fake`.
+    pub system: &'static str,
+    /// The exchange (OpenTelemetry's `messaging.destination.name`).
+    pub exchange: Arc<str>,
+    /// The routing key.
+    pub routing_key: Arc<str>,
+}
+
+impl Origin {
+    /// An origin with these values.
+    #[must_use]
+    pub fn new(
+        system: &'static str,
+        exchange: impl Into<Arc<str>>,
+        routing_key: impl Into<Arc<str>>,
+    ) -> Self {
+        Self { system, exchange: exchange.into(), routing_key: routing_key.into() }
     }
 }
 

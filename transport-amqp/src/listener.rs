@@ -15,6 +15,7 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use courier_runtime::transport::Origin;
 use courier_runtime::wire::{self, Message};
 use courier_runtime::{Delivery, Incoming, Listener, TransportError};
 use futures::StreamExt;
@@ -267,9 +268,12 @@ impl Listener for AmqpListener {
             if let Err(error) = &message {
                 tracing::debug!(%error, routing_key = %delivery.routing_key, "undecodable message");
             }
+            let origin = Origin::new("rabbitmq", delivery.exchange.as_str(), delivery.routing_key.as_str());
             let redelivered = delivery.redelivered;
             let settle = AmqpDelivery { acker: delivery.acker, record_on_ack };
-            return Some(Incoming::new(message, Box::new(settle)).with_redelivered(redelivered));
+            return Some(
+                Incoming::new(message, Box::new(settle)).with_origin(origin).with_redelivered(redelivered),
+            );
         }
     }
 

@@ -37,6 +37,7 @@ use futures::future::BoxFuture;
 use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 
+use courier_runtime::transport::Origin;
 use courier_runtime::wire::{self, Notification, Reply, Request};
 use courier_runtime::{
     CallOptions, Delivery, Incoming, ListenOptions, Listener, NotifyOptions, PendingReply, Priority,
@@ -287,8 +288,10 @@ impl Transport for FakeTransport {
             .ok_or(TransportError::Refused("a server is required to listen".into()))?;
         let exchange = self.exchange(target);
         let mut broker = broker();
-        let queues =
-            vec![broker.server_queue(exchange, topic, server), broker.topic_queue(exchange, topic, None)];
+        let queues = vec![
+            (broker.server_queue(exchange, topic, server), origin(exchange, format!("{topic}.{server}"))),
+            (broker.topic_queue(exchange, topic, None), origin(exchange, topic)),
+        ];
         Ok(Box::new(FakeListener::new(queues, self.faults.clone())))
     }
 
@@ -310,7 +313,8 @@ impl Transport for FakeTransport {
                 .as_deref()
                 .ok_or(TransportError::Refused("a topic is required to listen".into()))?;
             let routing = format!("{topic}.{}", priority.as_str());
-            queues.push(broker.topic_queue(self.exchange(target), &routing, pool));
+            let exchange = self.exchange(target);
+            queues.push((broker.topic_queue(exchange, &routing, pool), origin(exchange, routing)));
         }
         Ok(Box::new(FakeListener::new(queues, self.faults.clone())))
     }
@@ -322,9 +326,14 @@ impl Transport for FakeTransport {
     }
 }
 
+/// The origin of the messages of a queue bound with `routing_key` on `exchange`.
+fn origin(exchange: &str, routing_key: impl Into<Arc<str>>) -> Origin {
+    Origin::new("fake", exchange, routing_key)
+}
+
 /// Consumes from its queues in order; delivery wakes it.
 struct FakeListener {
-    queues: Vec<Arc<Queue>>,
+    queues: Vec<(Arc<Queue>, Origin)>,
     waker: Arc<Notify>,
     closed: bool,
     /// The faults of its transport, and their cancel epoch when it started consuming.
@@ -332,9 +341,9 @@ struct FakeListener {
 }
 
 impl FakeListener {
-    fn new(queues: Vec<Arc<Queue>>, faults: Option<Arc<FaultState>>) -> Self {
+    fn new(queues: Vec<(Arc<Queue>, Origin)>, faults: Option<Arc<FaultState>>) -> Self {
         let waker = Arc::new(Notify::new());
-        for queue in &queues {
+        for (queue, _) in &queues {
             queue.subscribe(&waker);
         }
         let faults = faults.map(|faults| {
@@ -363,7 +372,7 @@ impl Listener for FakeListener {
             }
             let faults = self.faults.as_ref().map(|(faults, _)| faults);
             let newest_first = faults.is_some_and(|f| f.reorder());
-            for queue in &self.queues {
+            for (queue, origin) in &self.queues {
                 if let Some(stored) = queue.pop(newest_first) {
                     let message = wire::decode_body(&stored.body);
                     let redelivered = stored.redelivered;
@@ -373,7 +382,11 @@ impl Listener for FakeListener {
                         tokio::time::sleep(delay).await;
                     }
                     let delivery = FakeDelivery(unsettled);
-                    return Some(Incoming::new(message, Box::new(delivery)).with_redelivered(redelivered));
+                    return Some(
+                        Incoming::new(message, Box::new(delivery))
+                            .with_redelivered(redelivered)
+                            .with_origin(origin.clone()),
+                    );
                 }
             }
             self.waker.notified().await;
