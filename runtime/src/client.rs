@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use crate::metrics;
 use crate::serializer::{NoOpSerializer, Serializer};
 use crate::transport::{CallOptions, SendOptions};
 use crate::wire::{self, Request};
@@ -237,10 +238,14 @@ impl RpcClient {
         let span = tracing::debug_span!("rpc.call", %method, %msg_id, %topic);
         async {
             let options = CallOptions::new(self.timeout).with_mandatory(self.mandatory);
+            metrics::client_call(&topic, method);
+            let _outstanding = metrics::OutstandingReply::new(&topic);
             // The timeout bounds the whole call, publishing (and any reconnect) included.
             let deadline = Instant::now() + self.timeout;
-            let timed_out =
-                || Error::Timeout { msg_id: msg_id.clone(), topic: topic.clone(), timeout: self.timeout };
+            let timed_out = || {
+                metrics::client_timeout(&topic, method);
+                Error::Timeout { msg_id: msg_id.clone(), topic: topic.clone(), timeout: self.timeout }
+            };
             let publish = self.transport.call(&self.target, request, &options);
             let mut pending = tokio::time::timeout_at(deadline, publish).await.map_err(|_| timed_out())??;
             let mut monitor_deadline = self.call_monitor_timeout.map(|t| Instant::now() + t);
@@ -302,6 +307,7 @@ impl RpcClient {
         let options = SendOptions::default().with_mandatory(self.mandatory);
         tracing::debug!(%method, topic = ?self.target.topic, fanout = self.target.fanout, "rpc.cast");
         self.transport.cast(&self.target, request, &options).await?;
+        metrics::client_cast(self.target.topic.as_deref().unwrap_or_default(), method);
         Ok(())
     }
 }

@@ -12,6 +12,7 @@ pub mod dispatch;
 pub mod endpoint;
 pub mod error;
 pub mod executor;
+pub mod metrics;
 mod notification_dispatch;
 pub mod notification_endpoint;
 pub mod notification_filter;

@@ -391,7 +391,9 @@ impl Notifier {
             tracing::debug!(
                 %topic, %priority, event_type, message_id = %message.message_id, "publishing a notification"
             );
-            if let Err(error) = self.transport.notify(&target, priority.as_str(), message, &options).await {
+            let result = self.transport.notify(&target, priority.as_str(), message, &options).await;
+            crate::metrics::notification_published(topic, priority.as_str(), result.is_ok());
+            if let Err(error) = result {
                 tracing::warn!(%error, %topic, %priority, event_type, "could not publish a notification");
                 first_error.get_or_insert(Error::from(error));
             }
