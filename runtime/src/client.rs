@@ -12,6 +12,7 @@ use tracing::Instrument;
 
 use crate::metrics;
 use crate::serializer::{NoOpSerializer, Serializer};
+use crate::telemetry;
 use crate::transport::{CallOptions, SendOptions};
 use crate::wire::{self, Request};
 use crate::{Context, Error, Target, Transport, TransportError, version_is_compatible};
@@ -235,9 +236,10 @@ impl RpcClient {
         let msg_id = wire::new_id();
         request.msg_id = Some(msg_id.clone());
         request.call_monitor_timeout = self.call_monitor_timeout.map(|t| t.as_secs_f64());
-        let span = tracing::debug_span!("rpc.call", %method, %msg_id, %topic);
+        let span = telemetry::call_span(&*self.transport, &self.target, &msg_id, method, context);
+        let headers = telemetry::inject(&span);
         async {
-            let options = CallOptions::new(self.timeout).with_mandatory(self.mandatory);
+            let options = CallOptions::new(self.timeout).with_mandatory(self.mandatory).with_headers(headers);
             metrics::client_call(&topic, method);
             let _outstanding = metrics::OutstandingReply::new(&topic);
             // The timeout bounds the whole call, publishing (and any reconnect) included.
@@ -304,11 +306,17 @@ impl RpcClient {
         self.target.validate_for_send()?;
         self.check_version_cap()?;
         let request = self.build_request(context, method, args)?;
-        let options = SendOptions::default().with_mandatory(self.mandatory);
-        tracing::debug!(%method, topic = ?self.target.topic, fanout = self.target.fanout, "rpc.cast");
-        self.transport.cast(&self.target, request, &options).await?;
-        metrics::client_cast(self.target.topic.as_deref().unwrap_or_default(), method);
-        Ok(())
+        let span = telemetry::cast_span(&*self.transport, &self.target, method, context);
+        let options =
+            SendOptions::default().with_mandatory(self.mandatory).with_headers(telemetry::inject(&span));
+        async {
+            tracing::debug!(fanout = self.target.fanout, "sending a cast");
+            self.transport.cast(&self.target, request, &options).await?;
+            metrics::client_cast(self.target.topic.as_deref().unwrap_or_default(), method);
+            Ok(())
+        }
+        .instrument(span)
+        .await
     }
 }
 

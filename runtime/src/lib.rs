@@ -21,6 +21,7 @@ pub mod notify;
 pub mod serializer;
 pub mod server;
 pub mod target;
+pub mod telemetry;
 pub mod testing;
 pub mod transport;
 pub mod url;
@@ -45,7 +46,7 @@ pub use serializer::{NoOpSerializer, Serializer};
 pub use server::{DrainReport, RpcServer, RpcServerBuilder};
 pub use target::{Target, Version, parse_version, version_is_compatible};
 pub use transport::{
-    CallOptions, Connector, DEFAULT_CONTROL_EXCHANGE, Delivery, Incoming, ListenOptions, Listener,
+    CallOptions, Connector, DEFAULT_CONTROL_EXCHANGE, Delivery, Headers, Incoming, ListenOptions, Listener,
     NotifyOptions, PendingReply, SendOptions, Transport, TransportConfig, connect, register_transport,
 };
 pub use url::{TransportHost, TransportUrl};

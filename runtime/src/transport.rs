@@ -73,7 +73,22 @@ pub trait Transport: Send + Sync + fmt::Debug + 'static {
 
     /// Releases connections and consumers; the transport is unusable afterwards.
     async fn cleanup(&self);
+
+    /// The broker kind, as OpenTelemetry's `messaging.system` span field (`rabbitmq`, ...).
+    fn messaging_system(&self) -> &'static str {
+        "unknown"
+    }
+
+    /// The exchange a target without one goes to (the configured control exchange).
+    fn control_exchange(&self) -> &str {
+        DEFAULT_CONTROL_EXCHANGE
+    }
 }
+
+/// Message headers beside the body (AMQP `headers`): W3C trace context (`traceparent`,
+/// `tracestate`) when the `opentelemetry` feature propagates it. Empty by default, and then
+/// nothing is added on the wire.
+pub type Headers = std::collections::BTreeMap<String, String>;
 
 /// Options of a call.
 #[derive(Clone, Debug)]
@@ -83,19 +98,28 @@ pub struct CallOptions {
     pub timeout: Duration,
     /// Ask the broker to return the request when no queue is bound (fail fast).
     pub mandatory: bool,
+    /// Headers to publish beside the request.
+    pub headers: Headers,
 }
 
 impl CallOptions {
     /// Options with a timeout.
     #[must_use]
     pub fn new(timeout: Duration) -> Self {
-        Self { timeout, mandatory: false }
+        Self { timeout, mandatory: false, headers: Headers::new() }
     }
 
     /// Sets mandatory delivery.
     #[must_use]
     pub fn with_mandatory(mut self, mandatory: bool) -> Self {
         self.mandatory = mandatory;
+        self
+    }
+
+    /// Sets the headers published beside the request.
+    #[must_use]
+    pub fn with_headers(mut self, headers: Headers) -> Self {
+        self.headers = headers;
         self
     }
 }
@@ -106,6 +130,8 @@ impl CallOptions {
 pub struct SendOptions {
     /// Ask the broker to return the message when no queue is bound.
     pub mandatory: bool,
+    /// Headers to publish beside the request.
+    pub headers: Headers,
 }
 
 impl SendOptions {
@@ -113,6 +139,13 @@ impl SendOptions {
     #[must_use]
     pub fn with_mandatory(mut self, mandatory: bool) -> Self {
         self.mandatory = mandatory;
+        self
+    }
+
+    /// Sets the headers published beside the request.
+    #[must_use]
+    pub fn with_headers(mut self, headers: Headers) -> Self {
+        self.headers = headers;
         self
     }
 }
@@ -126,11 +159,13 @@ pub struct NotifyOptions {
     /// How often to retry the publish on connection errors (oslo's `retry`): `None` forever,
     /// `Some(0)` never, `Some(n)` up to `n` times.
     pub retry: Option<u32>,
+    /// Headers to publish beside the notification.
+    pub headers: Headers,
 }
 
 impl Default for NotifyOptions {
     fn default() -> Self {
-        Self { envelope: true, retry: None }
+        Self { envelope: true, retry: None, headers: Headers::new() }
     }
 }
 
@@ -146,6 +181,13 @@ impl NotifyOptions {
     #[must_use]
     pub fn with_retry(mut self, retry: Option<u32>) -> Self {
         self.retry = retry;
+        self
+    }
+
+    /// Sets the headers published beside the notification.
+    #[must_use]
+    pub fn with_headers(mut self, headers: Headers) -> Self {
+        self.headers = headers;
         self
     }
 }
@@ -242,19 +284,31 @@ pub struct Incoming {
     pub message: Result<Message, WireError>,
     /// How to settle it with the broker.
     pub delivery: Box<dyn Delivery>,
+    /// The headers it was published with (string values only; empty when none).
+    pub headers: Headers,
 }
 
 impl Incoming {
     /// Pairs a message with its delivery handle.
     #[must_use]
     pub fn new(message: Result<Message, WireError>, delivery: Box<dyn Delivery>) -> Self {
-        Self { message, delivery }
+        Self { message, delivery, headers: Headers::new() }
+    }
+
+    /// Sets the headers it was published with.
+    #[must_use]
+    pub fn with_headers(mut self, headers: Headers) -> Self {
+        self.headers = headers;
+        self
     }
 }
 
 impl fmt::Debug for Incoming {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Incoming").field("message", &self.message).finish_non_exhaustive()
+        f.debug_struct("Incoming")
+            .field("message", &self.message)
+            .field("headers", &self.headers)
+            .finish_non_exhaustive()
     }
 }
 

@@ -441,4 +441,12 @@ impl Transport for RabbitTransport {
         self.replies.join().await;
         self.publisher.close().await;
     }
+
+    fn messaging_system(&self) -> &'static str {
+        "rabbitmq"
+    }
+
+    fn control_exchange(&self) -> &str {
+        &self.control_exchange
+    }
 }

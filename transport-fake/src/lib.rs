@@ -281,6 +281,14 @@ impl Transport for FakeTransport {
         Ok(Box::new(FakeListener::new(queues)))
     }
 
+    fn messaging_system(&self) -> &'static str {
+        "fake"
+    }
+
+    fn control_exchange(&self) -> &str {
+        &self.control_exchange
+    }
+
     async fn cleanup(&self) {
         self.closed.store(true, Ordering::Release);
         broker().remove_reply_queue(&self.reply_q);
