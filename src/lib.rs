@@ -63,6 +63,8 @@
 //! | `amqp` | yes | the `rabbit://` / `amqp://` RabbitMQ transport ([`amqp`]) |
 //! | `cli` | yes | the `courier` command-line tool |
 //! | `yaml` | yes | `RoutingConfig::from_yaml` / `from_file`: the routing notifier's YAML |
+//! | `metrics` | no | counters, gauges and histograms through the `metrics` facade ([`metrics`]) |
+//! | `opentelemetry` | no | W3C `traceparent` in message headers, linking producer and consumer spans ([`telemetry`]) |
 #![deny(missing_docs)]
 
 use std::sync::{Arc, Once};
@@ -89,7 +91,7 @@ pub use courier_runtime::{
     Metadata, NotificationEndpoint, NotificationEndpointInfo, NotificationFilter, NotificationInvocation,
     NotificationMessage, NotificationOutcome, NotificationResult, PriorityMethod,
 };
-pub use courier_runtime::{dispatch, testing, wire};
+pub use courier_runtime::{dispatch, metrics, telemetry, testing, wire};
 
 /// The in-memory transport (`fake://`).
 #[cfg(feature = "fake")]

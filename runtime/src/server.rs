@@ -234,7 +234,7 @@ async fn dispatch_loop(
     mut stopped: watch::Receiver<bool>,
 ) -> Box<dyn Listener> {
     loop {
-        let incoming = tokio::select! {
+        let mut incoming = tokio::select! {
             biased;
             _ = stop_requested(&mut stopped) => break,
             next = listener.next() => match next {
@@ -245,6 +245,7 @@ async fn dispatch_loop(
                 }
             },
         };
+        let headers = std::mem::take(&mut incoming.headers);
         let Some((route, request, delivery)) = route_incoming(&shared, incoming).await else { continue };
         let admission = tokio::select! {
             biased;
@@ -265,6 +266,7 @@ async fn dispatch_loop(
             msg_id = request.msg_id.as_deref().unwrap_or("-"),
             kind = route.kind().as_str(),
         );
+        crate::telemetry::extract_parent(&span, &headers);
         let shared = Arc::clone(&shared);
         tokio::spawn(
             async move {

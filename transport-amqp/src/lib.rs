@@ -278,6 +278,7 @@ impl Transport for RabbitTransport {
             body: wire::encode_envelope(&request.to_message()),
             expiration: Some(options.timeout.as_millis().max(1).to_string()),
             mandatory: options.mandatory,
+            headers: options.headers.clone(),
         };
         tracing::debug!(%msg_id, exchange = %message.exchange_name, routing_key = %message.routing_key, "sending call");
         self.publisher.publish(&message, deadline).await?;
@@ -300,6 +301,7 @@ impl Transport for RabbitTransport {
             body: wire::encode_envelope(&request.to_message()),
             expiration: None,
             mandatory: options.mandatory,
+            headers: options.headers.clone(),
         };
         self.publisher.publish(&message, Instant::now() + PUBLISH_TIMEOUT).await
     }
@@ -320,6 +322,7 @@ impl Transport for RabbitTransport {
             body: wire::encode_envelope(&reply.to_message()),
             expiration: None,
             mandatory: self.broker.options().direct_mandatory_flag,
+            headers: courier_runtime::Headers::new(),
         };
         let started = Instant::now();
         let give_up = started + self.broker.options().missing_consumer_retry_timeout();
@@ -368,6 +371,7 @@ impl Transport for RabbitTransport {
             body,
             expiration: None,
             mandatory: false,
+            headers: options.headers.clone(),
         };
         // oslo's `retry`: `None` reconnects for as long as it takes, as oslo does.
         let deadline = match options.retry {

@@ -16,13 +16,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use courier_runtime::wire::{self, Message};
-use courier_runtime::{Delivery, Incoming, Listener, TransportError};
+use courier_runtime::{Delivery, Headers, Incoming, Listener, TransportError};
 use futures::StreamExt;
 use futures::stream::SelectAll;
 use lapin::options::{
     BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicQosOptions, BasicRejectOptions,
     QueueDeleteOptions,
 };
+use lapin::types::AMQPValue;
 use lapin::{Acker, Channel, Connection, Consumer};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -215,6 +216,23 @@ impl AmqpListener {
     }
 }
 
+/// The string-valued AMQP headers (trace context); others are not the runtime's business.
+fn string_headers(table: Option<&lapin::types::FieldTable>) -> Headers {
+    let Some(table) = table else { return Headers::new() };
+    table
+        .inner()
+        .iter()
+        .filter_map(|(key, value)| {
+            let text = match value {
+                AMQPValue::LongString(text) => std::str::from_utf8(text.as_bytes()).ok()?.to_owned(),
+                AMQPValue::ShortString(text) => text.as_str().to_owned(),
+                _ => return None,
+            };
+            Some((key.as_str().to_owned(), text))
+        })
+        .collect()
+}
+
 fn unique_id(message: &Message) -> Option<String> {
     message.get("_unique_id").and_then(|v| v.as_str()).map(str::to_owned)
 }
@@ -252,8 +270,9 @@ impl Listener for AmqpListener {
             if let Err(error) = &message {
                 tracing::debug!(%error, routing_key = %delivery.routing_key, "undecodable message");
             }
+            let headers = string_headers(delivery.properties.headers().as_ref());
             let settle = AmqpDelivery { acker: delivery.acker, record_on_ack };
-            return Some(Incoming::new(message, Box::new(settle)));
+            return Some(Incoming::new(message, Box::new(settle)).with_headers(headers));
         }
     }
 

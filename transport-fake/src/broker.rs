@@ -6,14 +6,15 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 
-use courier_runtime::TransportError;
 use courier_runtime::wire::Reply;
+use courier_runtime::{Headers, TransportError};
 
-/// One message body in a queue, with its expiry (a call's timeout).
+/// One message body in a queue, with its expiry (a call's timeout) and headers.
 #[derive(Clone, Debug)]
 pub(crate) struct Stored {
     pub(crate) body: Vec<u8>,
     pub(crate) expires_at: Option<Instant>,
+    pub(crate) headers: Headers,
 }
 
 /// A FIFO with competing consumers. Consumers register a [`Notify`] to be woken on delivery.

@@ -32,8 +32,8 @@ use tokio::time::Instant;
 
 use courier_runtime::wire::{self, Notification, Reply, Request};
 use courier_runtime::{
-    CallOptions, Delivery, Incoming, ListenOptions, Listener, NotifyOptions, PendingReply, SendOptions,
-    Target, Transport, TransportConfig, TransportError, TransportUrl,
+    CallOptions, Delivery, Headers, Incoming, ListenOptions, Listener, NotifyOptions, PendingReply,
+    SendOptions, Target, Transport, TransportConfig, TransportError, TransportUrl,
 };
 
 use broker::{Queue, Stored, broker, lock};
@@ -106,7 +106,7 @@ pub fn queued(exchange: &str, topic: &str) -> usize {
 pub fn publish_raw(exchange: &str, routing_key: &str, body: impl Into<Vec<u8>>) {
     let body = body.into();
     for queue in broker().topic_targets(exchange, routing_key, true) {
-        queue.push_back(Stored { body: body.clone(), expires_at: None });
+        queue.push_back(Stored { body: body.clone(), expires_at: None, headers: Headers::new() });
     }
 }
 
@@ -126,6 +126,7 @@ impl FakeTransport {
         body: Vec<u8>,
         mandatory: bool,
         expires_at: Option<Instant>,
+        headers: &Headers,
     ) -> Result<(), TransportError> {
         let topic =
             target.topic.as_deref().ok_or(TransportError::Refused("a topic is required to send".into()))?;
@@ -151,7 +152,7 @@ impl FakeTransport {
             return Err(TransportError::Undeliverable { exchange: exchange.to_owned(), routing_key });
         }
         for queue in queues {
-            queue.push_back(Stored { body: body.clone(), expires_at });
+            queue.push_back(Stored { body: body.clone(), expires_at, headers: headers.clone() });
         }
         Ok(())
     }
@@ -182,7 +183,7 @@ impl Transport for FakeTransport {
                 }
             })
         };
-        self.deliver(target, body, options.mandatory, expires_at)?;
+        self.deliver(target, body, options.mandatory, expires_at, &options.headers)?;
         Ok(pending)
     }
 
@@ -194,7 +195,8 @@ impl Transport for FakeTransport {
     ) -> Result<(), TransportError> {
         self.check_open()?;
         request.unique_id = Some(wire::new_id());
-        self.deliver(target, wire::encode_envelope(&request.to_message()), options.mandatory, None)
+        let body = wire::encode_envelope(&request.to_message());
+        self.deliver(target, body, options.mandatory, None, &options.headers)
     }
 
     async fn reply(&self, reply_q: &str, mut reply: Reply) -> Result<(), TransportError> {
@@ -234,7 +236,11 @@ impl Transport for FakeTransport {
         let routing = format!("{topic}.{}", priority.to_ascii_lowercase());
         let queues = broker().topic_targets(self.exchange(target), &routing, true);
         for queue in queues {
-            queue.push_back(Stored { body: body.clone(), expires_at: None });
+            queue.push_back(Stored {
+                body: body.clone(),
+                expires_at: None,
+                headers: options.headers.clone(),
+            });
         }
         Ok(())
     }
@@ -323,9 +329,10 @@ impl Listener for FakeListener {
             for queue in &self.queues {
                 if let Some(stored) = queue.pop() {
                     let message = wire::decode_body(&stored.body);
+                    let headers = stored.headers.clone();
                     let delivery =
                         FakeDelivery { queue: Arc::clone(queue), stored: Mutex::new(Some(stored)) };
-                    return Some(Incoming::new(message, Box::new(delivery)));
+                    return Some(Incoming::new(message, Box::new(delivery)).with_headers(headers));
                 }
             }
             self.waker.notified().await;
