@@ -1,0 +1,144 @@
+//! courier's metrics (feature `metrics`, enabled for the tests by the dev-dependencies) land in
+//! a Prometheus exporter: traffic through a server and a client, then the exporter's scrape,
+//! checked series by series.
+//!
+//! The `metrics` recorder is process-wide, so this binary installs one exporter for all its
+//! tests and each test reads only the series labelled with its own unique topic.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use courier::{Context, Error, Notifier, RemoteException, RpcClient, RpcServer, Target, rpc_endpoint};
+use courier_test_support::gauge::{Gate, Gauge};
+use courier_test_support::{unique, within};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+fn exporter() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| PrometheusBuilder::new().install_recorder().expect("the only recorder"))
+}
+
+/// The value of the one series named `name` carrying every label in `labels`; `None` when no
+/// series matches. Panics when several do, so a test never reads the wrong one.
+fn value(scrape: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let wanted: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+    let matching: Vec<f64> = scrape
+        .lines()
+        .filter_map(|line| {
+            let (series, number) = line.rsplit_once(' ')?;
+            let (series_name, rest) = series.split_once('{').unwrap_or((series, "}"));
+            let series_labels: Vec<&str> = rest.trim_end_matches('}').split(',').collect();
+            let all = wanted.iter().all(|w| series_labels.contains(&w.as_str()));
+            (series_name == name && all).then(|| number.parse().expect("a number"))
+        })
+        .collect();
+    assert!(matching.len() <= 1, "several series of {name} match {labels:?}:\n{scrape}");
+    matching.first().copied()
+}
+
+#[derive(Debug)]
+struct OutOfStock;
+
+impl std::fmt::Display for OutOfStock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("out of stock")
+    }
+}
+
+impl RemoteException for OutOfStock {}
+
+struct Shop {
+    gate: Arc<Gate>,
+    gauge: Arc<Gauge>,
+}
+
+impl Shop {
+    fn new() -> Self {
+        Self { gate: Gate::new(), gauge: Gauge::new() }
+    }
+}
+
+#[rpc_endpoint]
+impl Shop {
+    /// Runs until the test opens the gate.
+    async fn hold(&self) {
+        let _running = self.gauge.enter();
+        self.gate.wait().await;
+    }
+
+    fn price(&self, items: u32) -> u32 {
+        items * 3
+    }
+
+    async fn order(&self, items: u32) -> Result<u32, OutOfStock> {
+        if items > 10 { Err(OutOfStock) } else { Ok(items) }
+    }
+}
+
+#[tokio::test]
+async fn client_calls_casts_timeouts_and_notifications_are_counted() {
+    let handle = exporter();
+    let topic = unique("metrics-client");
+    let transport = courier::connect("fake://").await.unwrap();
+    let shop = Shop::new();
+    let (gate, gauge) = (Arc::clone(&shop.gate), Arc::clone(&shop.gauge));
+    let server = RpcServer::builder(transport.clone(), Target::new(&topic).with_server("h1"))
+        .endpoint(shop)
+        .build()
+        .unwrap();
+    server.start().await.unwrap();
+    let client = ShopClient::new(RpcClient::new(transport.clone(), Target::new(&topic)));
+    let ctx = Context::new();
+
+    // A call waiting for its reply is outstanding.
+    let held = tokio::spawn({
+        let (client, ctx) = (client.clone(), ctx.clone());
+        async move { client.hold(&ctx).await }
+    });
+    gauge.wait_until("the held call running", |g| g.running() == 1).await;
+    let outstanding = value(&handle.render(), "courier_client_outstanding_replies", &[("topic", &topic)]);
+    assert_eq!(outstanding, Some(1.0));
+    gate.open();
+    within("the held call", held).await.unwrap().unwrap();
+
+    for items in 1..=3 {
+        assert_eq!(within("a price", client.price(&ctx, items)).await.unwrap(), items * 3);
+    }
+    assert!(matches!(within("an order", client.order(&ctx, 50)).await, Err(Error::Remote { .. })));
+    client
+        .inner()
+        .cast(&ctx, "price", courier::to_args(&serde_json::json!({"items": 1})).unwrap())
+        .await
+        .unwrap();
+    server.wait().await;
+
+    // Nobody serves this topic: the call times out (the fake broker keeps the request).
+    let lonely = unique("metrics-lonely");
+    let nobody =
+        RpcClient::new(transport.clone(), Target::new(&lonely)).with_timeout(Duration::from_millis(50));
+    assert!(matches!(nobody.call(&ctx, "price", serde_json::Map::new()).await, Err(Error::Timeout { .. })));
+
+    let notifier = Notifier::new(transport, "metrics-test").with_topics([topic.as_str()]);
+    notifier.info(&ctx, "shop.sold", "three").await.unwrap();
+    notifier.info(&ctx, "shop.sold", "four").await.unwrap();
+
+    let scrape = handle.render();
+    let topic = topic.as_str();
+    let calls =
+        |method| value(&scrape, "courier_client_calls_total", &[("topic", topic), ("method", method)]);
+    assert_eq!(calls("price"), Some(3.0), "{scrape}");
+    assert_eq!(calls("order"), Some(1.0));
+    assert_eq!(calls("hold"), Some(1.0));
+    let casts = value(&scrape, "courier_client_casts_total", &[("topic", topic), ("method", "price")]);
+    assert_eq!(casts, Some(1.0));
+    assert_eq!(value(&scrape, "courier_client_timeouts_total", &[("topic", topic)]), None);
+    let timeouts =
+        value(&scrape, "courier_client_timeouts_total", &[("topic", &lonely), ("method", "price")]);
+    assert_eq!(timeouts, Some(1.0));
+    for topic in [topic, &lonely] {
+        let outstanding = value(&scrape, "courier_client_outstanding_replies", &[("topic", topic)]);
+        assert_eq!(outstanding, Some(0.0), "every call got its reply or gave up");
+    }
+    let sent = value(&scrape, "courier_notifications_sent_total", &[("topic", topic), ("priority", "info")]);
+    assert_eq!(sent, Some(2.0));
+}
