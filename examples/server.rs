@@ -277,7 +277,7 @@ async fn main() -> Result<(), Box<dyn StdError>> {
     let server = RpcServer::builder(transport.clone(), Target::new(&args.topic).with_server(&args.server))
         .endpoint(demo::Demo::new(&args.server))
         .endpoint(demo::DemoV2)
-        .executor(args.executor_config())
+        .with_executor(args.executor_config())
         .build()?;
     server.start().await?;
     eprintln!("consuming on topic {} as server {}", args.topic, args.server);

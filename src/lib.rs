@@ -71,7 +71,10 @@ use std::sync::{Arc, Once};
 
 pub use courier_macros::{notification_endpoint, rpc_endpoint};
 pub use courier_runtime::client::{DEFAULT_CALL_TIMEOUT, RpcClient, to_args};
-pub use courier_runtime::executor::{DEFAULT_POOL_SIZE, DEFAULT_QUEUE_SIZE, ExecutorConfig, ExecutorMode};
+pub use courier_runtime::consume::ConsumeOptions;
+pub use courier_runtime::executor::{
+    DEFAULT_POOL_SIZE, DEFAULT_QUEUE_SIZE, ExecutorConfig, ExecutorMode, Panicked,
+};
 pub use courier_runtime::notification_listener::{NotificationListener, NotificationListenerBuilder};
 pub use courier_runtime::notify::{
     DEFAULT_NOTIFICATION_TOPIC, DEFAULT_TEST_NOTIFICATIONS_CAPACITY, LOG_DRIVER_TARGET, Notifier,

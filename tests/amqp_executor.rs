@@ -60,8 +60,8 @@ async fn setup(url: &str, topic: &str) -> Setup {
         .with_async_queue(QUEUE);
     let server = RpcServer::builder(transport.clone(), Target::new(topic).with_server("s1"))
         .endpoint(work)
-        .executor(config)
-        .prefetch(PREFETCH)
+        .with_executor(config)
+        .with_prefetch(PREFETCH)
         .build()
         .unwrap();
     server.start().await.unwrap();

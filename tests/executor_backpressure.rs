@@ -54,7 +54,7 @@ async fn run(async_kind: bool) {
         .with_async_queue(QUEUE);
     let server = RpcServer::builder(transport.clone(), Target::new(&topic).with_server("s1"))
         .endpoint(jobs)
-        .executor(config)
+        .with_executor(config)
         .build()
         .unwrap();
     server.start().await.unwrap();

@@ -33,7 +33,7 @@ async fn messages_run_one_at_a_time_in_order() {
     let (log, gauge) = (Arc::new(Mutex::new(Vec::new())), Gauge::new());
     let server = RpcServer::builder(transport.clone(), Target::new(&topic).with_server("s1"))
         .endpoint(Ordered { log: log.clone(), gauge: gauge.clone() })
-        .executor(ExecutorConfig::blocking())
+        .with_executor(ExecutorConfig::blocking())
         .build()
         .unwrap();
     server.start().await.unwrap();

@@ -40,7 +40,7 @@ async fn start(topic: &str) -> (RpcServer, Arc<Gate>, Arc<Gauge>, Arc<Gauge>, Wo
         Worker { gate: gate.clone(), sync_gauge: sync_gauge.clone(), async_gauge: async_gauge.clone() };
     let server = RpcServer::builder(transport.clone(), Target::new(topic).with_server("s1"))
         .endpoint(worker)
-        .executor(
+        .with_executor(
             ExecutorConfig::default()
                 .with_sync_pool(SYNC_POOL)
                 .with_sync_queue(SYNC_QUEUE)

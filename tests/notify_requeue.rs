@@ -125,7 +125,7 @@ async fn run(
     let (sender, mut seen) = channel();
     let mut builder = NotificationListener::builder(Arc::clone(&env.transport))
         .target(Target::new(&topic))
-        .executor(ExecutorConfig::blocking())
+        .with_executor(ExecutorConfig::blocking())
         .allow_requeue(allow_requeue);
     for endpoint in endpoints(&sender) {
         builder = builder.endpoint_arc(endpoint, None);

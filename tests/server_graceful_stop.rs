@@ -85,7 +85,7 @@ async fn a_drain_timeout_reports_abandoned_work() {
     let (gate, gauge) = (Gate::new(), Gauge::new());
     let server = RpcServer::builder(transport.clone(), Target::new(&topic).with_server("s1"))
         .endpoint(Slow { gate: gate.clone(), gauge: gauge.clone() })
-        .drain_timeout(std::time::Duration::from_millis(10))
+        .with_drain_timeout(std::time::Duration::from_millis(10))
         .build()
         .unwrap();
     server.start().await.unwrap();

@@ -67,15 +67,25 @@ impl EndpointInfo {
 /// What a method returned: a JSON result or a failure to send back.
 pub type MethodResult = Result<Value, Failure>;
 
-/// A ready-to-run method call, arguments bound.
-pub enum Invocation {
+/// A ready-to-run call whose result is a `T`: a sync closure for the blocking pool, or a boxed
+/// future for a task. RPC methods produce a [`MethodResult`] (the default); notification
+/// methods a [`NotificationOutcome`](crate::NotificationOutcome). The executor runs either
+/// ([`Admission::run`](crate::executor::Admission::run)).
+///
+/// ```
+/// use courier_runtime::{Invocation, MethodKind};
+///
+/// let call: Invocation<u32> = Invocation::Sync(Box::new(|| 2 + 2));
+/// assert_eq!(call.kind(), MethodKind::Sync);
+/// ```
+pub enum Invocation<T = MethodResult> {
     /// Run on the blocking pool.
-    Sync(Box<dyn FnOnce() -> MethodResult + Send + 'static>),
+    Sync(Box<dyn FnOnce() -> T + Send + 'static>),
     /// Run as a task.
-    Async(BoxFuture<'static, MethodResult>),
+    Async(BoxFuture<'static, T>),
 }
 
-impl Invocation {
+impl<T> Invocation<T> {
     /// Its kind.
     #[must_use]
     pub fn kind(&self) -> MethodKind {
@@ -86,7 +96,7 @@ impl Invocation {
     }
 }
 
-impl std::fmt::Debug for Invocation {
+impl<T> std::fmt::Debug for Invocation<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Invocation::{:?}", self.kind())
     }

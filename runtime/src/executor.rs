@@ -7,7 +7,6 @@
 //! so a full sync pool never holds up async messages until the sync waiting queue is full too,
 //! and nothing queues without bound.
 
-use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +14,7 @@ use std::time::Duration;
 use futures::FutureExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::endpoint::{Invocation, MethodKind, MethodResult};
+use crate::endpoint::{Invocation, MethodKind};
 use crate::wire::Failure;
 
 /// oslo's `executor_thread_pool_size`.
@@ -236,36 +235,63 @@ impl Admission {
     }
 
     /// Waits for a slot, then runs the invocation: sync ones on the blocking pool, async ones
-    /// in the calling task. A panic becomes a `RuntimeError` failure naming `method`.
+    /// in the calling task. A panic is caught, logged with `name`, and returned as
+    /// [`Panicked`].
     ///
-    /// The slot is freed when the method returns; the admission itself stays until dropped, so
+    /// The slot is freed when the call returns; the admission itself stays until dropped, so
     /// a server keeps it until the reply is sent and a drain waits for that too.
-    pub async fn run(&self, invocation: Invocation, method: &str) -> MethodResult {
+    ///
+    /// # Errors
+    /// [`Panicked`] when the call panicked (or its blocking task was cancelled because the
+    /// runtime is shutting down).
+    pub async fn run<T: Send + 'static>(&self, invocation: Invocation<T>, name: &str) -> Result<T, Panicked> {
         let _slot = self.running.acquire().await.expect("executor semaphores are never closed");
         match invocation {
             Invocation::Sync(call) => match tokio::task::spawn_blocking(call).await {
-                Ok(result) => result,
-                Err(error) if error.is_panic() => Err(panic_failure(method, error.into_panic())),
-                Err(error) => Err(Failure::runtime_error(format!("method {method} was cancelled: {error}"))),
+                Ok(value) => Ok(value),
+                Err(error) if error.is_panic() => Err(Panicked::caught(name, error.into_panic())),
+                Err(error) => Err(Panicked { message: format!("cancelled: {error}") }),
             },
-            Invocation::Async(future) => catch_panic(future, method).await,
+            Invocation::Async(future) => {
+                AssertUnwindSafe(future).catch_unwind().await.map_err(|panic| Panicked::caught(name, panic))
+            }
         }
     }
 }
 
-async fn catch_panic(future: impl Future<Output = MethodResult>, method: &str) -> MethodResult {
-    AssertUnwindSafe(future).catch_unwind().await.unwrap_or_else(|panic| Err(panic_failure(method, panic)))
+/// A call that panicked instead of returning.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Panicked {
+    /// The panic's message (`"a non-string panic payload"` when it was not a string).
+    pub message: String,
 }
 
-fn panic_failure(method: &str, panic: Box<dyn std::any::Any + Send>) -> Failure {
-    let message = panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a non-string panic payload".to_owned());
-    tracing::error!(%method, panic = %message, "endpoint method panicked");
-    Failure::runtime_error(format!("method {method} panicked: {message}"))
+impl Panicked {
+    fn caught(name: &str, panic: Box<dyn std::any::Any + Send>) -> Self {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a non-string panic payload".to_owned());
+        tracing::error!(method = %name, panic = %message, "endpoint method panicked");
+        Self { message }
+    }
+
+    /// The failure an RPC caller gets: a `RuntimeError` naming the method.
+    #[must_use]
+    pub fn to_failure(&self, method: &str) -> Failure {
+        Failure::runtime_error(format!("method {method} panicked: {}", self.message))
+    }
 }
+
+impl std::fmt::Display for Panicked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "panicked: {}", self.message)
+    }
+}
+
+impl std::error::Error for Panicked {}
 
 #[cfg(test)]
 mod tests {
@@ -275,13 +301,17 @@ mod tests {
     #[tokio::test]
     async fn panics_become_failures() {
         let executor = Executor::new(ExecutorConfig::default());
-        let sync = Invocation::Sync(Box::new(|| panic!("sync boom")));
-        let failure = executor.admit(MethodKind::Sync).await.run(sync, "s").await.unwrap_err();
+        let sync: Invocation<()> = Invocation::Sync(Box::new(|| panic!("sync boom")));
+        let panicked = executor.admit(MethodKind::Sync).await.run(sync, "s").await.unwrap_err();
+        assert_eq!(panicked.message, "sync boom");
+        let failure = panicked.to_failure("s");
         assert_eq!(failure.class, "RuntimeError");
-        assert!(failure.message.contains("sync boom") && failure.message.contains('s'));
-        let async_ = Invocation::Async(Box::pin(async { panic!("async {}", "boom") }));
-        let failure = executor.admit(MethodKind::Async).await.run(async_, "a").await.unwrap_err();
-        assert!(failure.message.contains("async boom"), "{}", failure.message);
+        assert_eq!(failure.message, "method s panicked: sync boom");
+        let async_: Invocation<u8> = Invocation::Async(Box::pin(async { panic!("async {}", "boom") }));
+        let panicked = executor.admit(MethodKind::Async).await.run(async_, "a").await.unwrap_err();
+        assert_eq!(panicked.message, "async boom");
+        let fine: Invocation<u8> = Invocation::Async(Box::pin(async { 7 }));
+        assert_eq!(executor.admit(MethodKind::Async).await.run(fine, "f").await, Ok(7));
         assert_eq!(executor.in_flight(), (0, 0));
     }
 
@@ -295,8 +325,8 @@ mod tests {
         assert!(executor.admit(MethodKind::Sync).now_or_never().is_none());
         let async_ = executor.admit(MethodKind::Async).await;
         assert_eq!(
-            async_.run(Invocation::Async(Box::pin(async { Ok(Value::Null) })), "a").await,
-            Ok(Value::Null)
+            async_.run(Invocation::Async(Box::pin(async { Ok::<_, Failure>(Value::Null) })), "a").await,
+            Ok(Ok(Value::Null))
         );
         drop((first, second, async_));
         assert_eq!(executor.drain(Some(Duration::from_secs(1))).await, 0);

@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 
 pub mod client;
+pub mod consume;
 pub mod context;
 pub mod dispatch;
 pub mod endpoint;
@@ -28,13 +29,14 @@ pub mod url;
 pub mod wire;
 
 pub use client::RpcClient;
+pub use consume::ConsumeOptions;
 pub use context::Context;
 pub use dispatch::Dispatcher;
 pub use endpoint::{
     Endpoint, EndpointInfo, Invocation, MethodInfo, MethodKind, MethodResult, RemoteException,
 };
 pub use error::{BoxError, Error, TransportError};
-pub use executor::{ExecutorConfig, ExecutorMode};
+pub use executor::{ExecutorConfig, ExecutorMode, Panicked};
 pub use notification_endpoint::{
     Metadata, NotificationEndpoint, NotificationEndpointInfo, NotificationInvocation, NotificationMessage,
     NotificationOutcome, NotificationResult, PriorityMethod,

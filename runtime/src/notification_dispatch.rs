@@ -1,28 +1,22 @@
-//! The notification listener's dispatch: the consuming loops (one message at a time, or
-//! batches), decoding, the plan of endpoint calls per priority group, admission through the
-//! mixed executor, and settling (ack, requeue, reject) once the endpoints are done.
+//! The notification listener's handler over the consume engine: decoding, the plan of
+//! endpoint calls per priority group, running the chain through the executor, and settling
+//! (ack, requeue) once the endpoints are done.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use serde_json::Value;
-use tokio::sync::watch;
-use tokio::time::Instant;
-use tracing::Instrument;
+use tracing::{Instrument, Span};
 
-use crate::endpoint::{Invocation, MethodKind};
-use crate::executor::{Admission, Executor};
-use crate::notification_endpoint::{
-    Metadata, NotificationEndpoint, NotificationInvocation, NotificationMessage, NotificationOutcome,
-    NotificationResult,
-};
+use crate::Transport;
+use crate::consume::{AckPolicy, BatchHandler, Core, Handler, Settlement, Work, consumer_span};
+use crate::endpoint::MethodKind;
+use crate::executor::Admission;
+use crate::notification_endpoint::{Metadata, NotificationEndpoint, NotificationMessage, NotificationResult};
 use crate::notification_filter::NotificationFilter;
 use crate::notify::Priority;
 use crate::serializer::Serializer;
-use crate::server::{settle, stop_requested};
-use crate::transport::{Delivery, Incoming, Listener};
-use crate::wire::{Failure, Notification};
-use crate::{Transport, TransportError};
+use crate::transport::{Delivery, Incoming, ListenOptions, Origin};
+use crate::wire::Notification;
+use crate::{Target, TransportError};
 
 /// One endpoint method for one priority.
 #[derive(Clone)]
@@ -33,20 +27,20 @@ pub(crate) struct Callback {
     pub(crate) name: String,
 }
 
-/// What the dispatch loop and the work tasks share.
-pub(crate) struct Shared {
+/// The notification consumer.
+pub(crate) struct NotificationHandler {
     pub(crate) transport: Arc<dyn Transport>,
     /// Indexed by `Priority as usize`.
     pub(crate) callbacks: Vec<Vec<Callback>>,
-    pub(crate) executor: Executor,
     pub(crate) serializer: Arc<dyn Serializer>,
     pub(crate) allow_requeue: bool,
-    /// Messages (or batches) taken and not yet settled.
-    pub(crate) in_flight: watch::Sender<usize>,
+    pub(crate) subscriptions: Vec<(Target, String)>,
+    pub(crate) pool: Option<String>,
+    pub(crate) options: ListenOptions,
 }
 
 /// A notification decoded and ready for its endpoints.
-struct Taken {
+pub(crate) struct Taken {
     message: NotificationMessage,
     delivery: Box<dyn Delivery>,
 }
@@ -58,106 +52,130 @@ struct Group {
     steps: Vec<(Callback, Vec<NotificationMessage>)>,
 }
 
-pub(crate) async fn dispatch_loop(
-    shared: Arc<Shared>,
-    mut listener: Box<dyn Listener>,
-    mut stopped: watch::Receiver<bool>,
-) -> Box<dyn Listener> {
-    loop {
-        let incoming = tokio::select! {
-            biased;
-            _ = stop_requested(&mut stopped) => break,
-            next = listener.next() => match next {
-                Some(incoming) => incoming,
-                None => {
-                    tracing::warn!("the transport closed the notification listener");
-                    break;
-                }
-            },
-        };
-        let Some(taken) = take(&shared, incoming).await else { continue };
-        let groups = plan(&shared, vec![taken]);
-        if !submit(&shared, groups, &mut stopped).await {
-            break;
-        }
-    }
-    listener
-}
+/// The groups of a message or a batch, run one after the other in one task.
+pub(crate) struct Plan(Vec<Group>);
 
-pub(crate) async fn batch_loop(
-    shared: Arc<Shared>,
-    mut listener: Box<dyn Listener>,
-    mut stopped: watch::Receiver<bool>,
-    size: usize,
-    timeout: Option<Duration>,
-) -> Box<dyn Listener> {
-    let mut stopping = false;
-    while !stopping {
-        let deadline = timeout.map(|t| Instant::now() + t);
-        let mut batch = Vec::with_capacity(size);
-        while batch.len() < size {
-            let incoming = tokio::select! {
-                biased;
-                _ = stop_requested(&mut stopped) => {
-                    stopping = true;
-                    break;
-                }
-                () = sleep_until(deadline) => break,
-                next = listener.next() => match next {
-                    Some(incoming) => incoming,
-                    None => {
-                        tracing::warn!("the transport closed the notification listener");
-                        stopping = true;
-                        break;
-                    }
-                },
-            };
-            batch.extend(take(&shared, incoming).await);
-        }
-        if stopping {
-            for taken in batch {
-                settle(taken.delivery.requeue().await, "requeue");
+impl Work for Plan {
+    fn kind(&self) -> Option<MethodKind> {
+        self.0.iter().find_map(|g| g.steps.first()).map(|(c, _)| c.kind)
+    }
+
+    async fn settle(&self, how: Settlement) -> Result<(), TransportError> {
+        let mut result = Ok(());
+        for delivery in self.0.iter().flat_map(|g| &g.deliveries) {
+            let settled = how.apply(&**delivery).await;
+            if result.is_ok() {
+                result = settled;
             }
-            break;
         }
-        if !batch.is_empty() && !submit(&shared, plan(&shared, batch), &mut stopped).await {
-            break;
-        }
+        result
     }
-    listener
 }
 
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
+impl Handler for NotificationHandler {
+    type Taken = Taken;
+    type Work = Plan;
+
+    const ACK: AckPolicy = AckPolicy::AfterHandling;
+
+    fn span(&self, origin: Option<&Origin>) -> Span {
+        consumer_span!(
+            "notification.receive",
+            origin,
+            "messaging.message.id" = tracing::field::Empty,
+            event_type = tracing::field::Empty,
+            priority = tracing::field::Empty,
+            request_id = tracing::field::Empty,
+            global_request_id = tracing::field::Empty,
+        )
+    }
+
+    async fn take(core: &Arc<Core<Self>>, incoming: Incoming) -> Option<Taken> {
+        take(&core.handler, incoming).await
+    }
+
+    fn plan(&self, taken: Taken) -> Plan {
+        self.plan_batch(vec![taken])
+    }
+
+    async fn handle(core: Arc<Core<Self>>, plan: Plan, admission: Admission) {
+        let mut admission = Some(admission);
+        for group in plan.0 {
+            let first =
+                group.steps.first().map(|(c, m)| (c.name.clone(), m.first().map(|m| m.event_type.clone())));
+            let span = tracing::info_span!(
+                "notification.dispatch",
+                priority = %group.priority,
+                messages = group.deliveries.len(),
+                first = ?first,
+            );
+            run_group(&core, group, &mut admission).instrument(span).await;
+        }
+    }
+}
+
+impl BatchHandler for NotificationHandler {
+    /// Groups messages by priority and picks, for each group, the endpoints to call with the
+    /// messages passing their filters, in order.
+    fn plan_batch(&self, taken: Vec<Taken>) -> Plan {
+        let mut groups: Vec<(Priority, Vec<Taken>)> = Vec::new();
+        for item in taken {
+            match groups.iter_mut().find(|(p, _)| *p == item.message.priority) {
+                Some((_, items)) => items.push(item),
+                None => groups.push((item.message.priority, vec![item])),
+            }
+        }
+        groups.sort_by_key(|(p, _)| *p);
+        Plan(
+            groups
+                .into_iter()
+                .map(|(priority, items)| {
+                    let (messages, deliveries): (Vec<_>, Vec<_>) =
+                        items.into_iter().map(|t| (t.message, t.delivery)).unzip();
+                    let steps = self.callbacks[priority as usize]
+                        .iter()
+                        .filter_map(|callback| {
+                            let passing: Vec<NotificationMessage> = match &callback.filter {
+                                Some(filter) => {
+                                    messages.iter().filter(|m| filter.matches(m)).cloned().collect()
+                                }
+                                None => messages.clone(),
+                            };
+                            (!passing.is_empty()).then(|| (callback.clone(), passing))
+                        })
+                        .collect();
+                    Group { priority, deliveries, steps }
+                })
+                .collect(),
+        )
     }
 }
 
 /// Decodes a message; what cannot be handled is settled here.
-async fn take(shared: &Shared, incoming: Incoming) -> Option<Taken> {
+async fn take(handler: &NotificationHandler, incoming: Incoming) -> Option<Taken> {
     let Incoming { message, delivery, .. } = incoming;
     let notification =
         match message.map_err(TransportError::from).and_then(|m| Ok(Notification::from_message(m)?)) {
             Ok(notification) => notification,
             Err(error) => {
                 tracing::warn!(%error, "rejecting an undecodable notification");
-                settle(delivery.reject().await, "reject");
+                Settlement::Reject.settle(&*delivery).await;
                 return None;
             }
         };
+    record_notification(&notification);
     let Ok(priority) = notification.priority.parse::<Priority>() else {
         tracing::warn!(priority = %notification.priority, "unknown notification priority; dropping the message");
-        settle(delivery.ack().await, "ack");
+        Settlement::Ack.settle(&*delivery).await;
         return None;
     };
-    let context = shared.serializer.deserialize_context(notification.context);
-    let payload = match shared.serializer.deserialize_entity(&context, notification.payload) {
+    let context = handler.serializer.deserialize_context(notification.context);
+    let payload = match handler.serializer.deserialize_entity(&context, notification.payload) {
         Ok(payload) => payload,
         Err(error) => {
             // As oslo: a dispatch error counts as handled.
             tracing::error!(%error, event_type = %notification.event_type, "the serializer refused a notification payload; dropping it");
-            settle(delivery.ack().await, "ack");
+            Settlement::Ack.settle(&*delivery).await;
             return None;
         }
     };
@@ -168,100 +186,22 @@ async fn take(shared: &Shared, incoming: Incoming) -> Option<Taken> {
     Some(Taken { message, delivery })
 }
 
-/// Groups messages by priority and picks, for each group, the endpoints to call with the
-/// messages passing their filters, in order.
-fn plan(shared: &Shared, taken: Vec<Taken>) -> Vec<Group> {
-    let mut groups: Vec<(Priority, Vec<Taken>)> = Vec::new();
-    for item in taken {
-        match groups.iter_mut().find(|(p, _)| *p == item.message.priority) {
-            Some((_, items)) => items.push(item),
-            None => groups.push((item.message.priority, vec![item])),
-        }
-    }
-    groups.sort_by_key(|(p, _)| *p);
-    groups
-        .into_iter()
-        .map(|(priority, items)| {
-            let (messages, deliveries): (Vec<_>, Vec<_>) =
-                items.into_iter().map(|t| (t.message, t.delivery)).unzip();
-            let steps = shared.callbacks[priority as usize]
-                .iter()
-                .filter_map(|callback| {
-                    let passing: Vec<NotificationMessage> = match &callback.filter {
-                        Some(filter) => messages.iter().filter(|m| filter.matches(m)).cloned().collect(),
-                        None => messages.clone(),
-                    };
-                    (!passing.is_empty()).then(|| (callback.clone(), passing))
-                })
-                .collect();
-            Group { priority, deliveries, steps }
-        })
-        .collect()
-}
-
-/// Admits the work (waiting for a slot of its first step's kind: back-pressure) and spawns
-/// it. Returns false when a stop came first (the messages are then requeued).
-async fn submit(shared: &Arc<Shared>, groups: Vec<Group>, stopped: &mut watch::Receiver<bool>) -> bool {
-    let Some(kind) = groups.iter().find_map(|g| g.steps.first()).map(|(c, _)| c.kind) else {
-        // No endpoint wants these messages: done with them.
-        for delivery in groups.iter().flat_map(|g| &g.deliveries) {
-            settle(delivery.ack().await, "ack");
-        }
-        return true;
-    };
-    let admission = tokio::select! {
-        biased;
-        _ = stop_requested(stopped) => {
-            for delivery in groups.iter().flat_map(|g| &g.deliveries) {
-                settle(delivery.requeue().await, "requeue");
-            }
-            return false;
-        }
-        admission = shared.executor.admit(kind) => admission,
-    };
-    shared.in_flight.send_modify(|n| *n += 1);
-    let guard = InFlight(Arc::clone(shared));
-    let shared = Arc::clone(shared);
-    tokio::spawn(async move {
-        let mut admission = Some(admission);
-        for group in groups {
-            let first =
-                group.steps.first().map(|(c, m)| (c.name.clone(), m.first().map(|m| m.event_type.clone())));
-            let span = tracing::info_span!(
-                "notification.dispatch",
-                priority = %group.priority,
-                messages = group.deliveries.len(),
-                first = ?first,
-            );
-            run_group(&shared, group, &mut admission).instrument(span).await;
-        }
-        drop(guard);
-    });
-    true
-}
-
-/// Counts a unit of work in flight until dropped.
-struct InFlight(Arc<Shared>);
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.in_flight.send_modify(|n| *n = n.saturating_sub(1));
-    }
-}
-
 /// Runs a group's endpoint chain, then acknowledges or requeues its messages.
-async fn run_group(shared: &Shared, group: Group, admission: &mut Option<Admission>) {
+async fn run_group(core: &Core<NotificationHandler>, group: Group, admission: &mut Option<Admission>) {
     let mut requeue = false;
     for (callback, messages) in group.steps {
         let admitted = match admission.take() {
             Some(admitted) if admitted.kind() == callback.kind => admitted,
             other => {
                 drop(other);
-                shared.executor.admit(callback.kind).await
+                core.executor.admit(callback.kind).await
             }
         };
         let invocation = Arc::clone(&callback.endpoint).invoke(group.priority, messages);
-        let outcome = from_method_result(admitted.run(to_invocation(invocation), &callback.name).await);
+        let outcome = admitted
+            .run(invocation, &callback.name)
+            .await
+            .unwrap_or_else(|panicked| Err(format!("method {} {panicked}", callback.name)));
         match outcome {
             Ok(NotificationResult::Handled) => {}
             Ok(NotificationResult::Requeue) => {
@@ -276,40 +216,32 @@ async fn run_group(shared: &Shared, group: Group, admission: &mut Option<Admissi
             }
         }
     }
-    if requeue && !shared.allow_requeue {
+    let allow_requeue = core.handler.allow_requeue;
+    if requeue && !allow_requeue {
         tracing::warn!(
             priority = %group.priority,
             "requeue asked but this listener does not allow requeueing; acknowledging"
         );
     }
+    let how = if requeue && allow_requeue { Settlement::Requeue } else { Settlement::Ack };
     for delivery in &group.deliveries {
-        if requeue && shared.allow_requeue {
-            settle(delivery.requeue().await, "requeue");
-        } else {
-            settle(delivery.ack().await, "ack");
-        }
+        how.settle(&**delivery).await;
     }
 }
 
-/// Runs a notification call through the executor's invocation type (so panics are caught the
-/// same way): `true` stands for a requeue.
-fn to_invocation(invocation: NotificationInvocation) -> Invocation {
-    let encode = |outcome: NotificationOutcome| match outcome {
-        Ok(result) => Ok(Value::Bool(result == NotificationResult::Requeue)),
-        Err(error) => Err(Failure::runtime_error(error)),
-    };
-    match invocation {
-        NotificationInvocation::Sync(call) => Invocation::Sync(Box::new(move || encode(call()))),
-        NotificationInvocation::Async(future) => {
-            Invocation::Async(Box::pin(async move { encode(future.await) }))
-        }
+/// Records a decoded notification's ids in the current (message) span.
+fn record_notification(notification: &Notification) {
+    let span = Span::current();
+    if span.is_disabled() {
+        return;
     }
-}
-
-fn from_method_result(result: Result<Value, Failure>) -> NotificationOutcome {
-    match result {
-        Ok(Value::Bool(true)) => Ok(NotificationResult::Requeue),
-        Ok(_) => Ok(NotificationResult::Handled),
-        Err(failure) => Err(failure.message),
+    span.record("messaging.message.id", notification.message_id.as_str());
+    span.record("event_type", notification.event_type.as_str());
+    span.record("priority", notification.priority.as_str());
+    if let Some(id) = notification.context.request_id() {
+        span.record("request_id", id);
+    }
+    if let Some(id) = notification.context.global_request_id() {
+        span.record("global_request_id", id);
     }
 }

@@ -4,13 +4,12 @@
 use std::fmt;
 use std::sync::Arc;
 
-use futures::future::BoxFuture;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::Context;
-use crate::endpoint::MethodKind;
+use crate::endpoint::{Invocation, MethodKind};
 use crate::notify::Priority;
 
 /// oslo's notification `metadata`: the message's id and when it was sent.
@@ -155,30 +154,8 @@ impl NotificationEndpointInfo {
     }
 }
 
-/// A ready-to-run endpoint method call.
-pub enum NotificationInvocation {
-    /// Run on the blocking pool.
-    Sync(Box<dyn FnOnce() -> NotificationOutcome + Send + 'static>),
-    /// Run as a task.
-    Async(BoxFuture<'static, NotificationOutcome>),
-}
-
-impl NotificationInvocation {
-    /// Its kind.
-    #[must_use]
-    pub fn kind(&self) -> MethodKind {
-        match self {
-            Self::Sync(_) => MethodKind::Sync,
-            Self::Async(_) => MethodKind::Async,
-        }
-    }
-}
-
-impl fmt::Debug for NotificationInvocation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "NotificationInvocation::{:?}", self.kind())
-    }
-}
+/// A ready-to-run endpoint method call: an [`Invocation`] producing a [`NotificationOutcome`].
+pub type NotificationInvocation = Invocation<NotificationOutcome>;
 
 /// A notification endpoint: the priorities it implements and a way to invoke them.
 ///

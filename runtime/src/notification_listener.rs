@@ -8,17 +8,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Mutex, watch};
-use tokio::task::JoinHandle;
-
-use crate::executor::{Executor, ExecutorConfig};
-use crate::notification_dispatch::{Callback, Shared, batch_loop, dispatch_loop};
+use crate::consume::{ConsumeOptions, DrainReport, Engine, consume_options_methods};
+use crate::notification_dispatch::{Callback, NotificationHandler};
 use crate::notification_endpoint::NotificationEndpoint;
 use crate::notification_filter::NotificationFilter;
 use crate::notify::Priority;
-use crate::serializer::{NoOpSerializer, Serializer};
-use crate::server::DrainReport;
-use crate::transport::{ListenOptions, Listener};
+use crate::transport::ListenOptions;
 use crate::{Error, Target, Transport};
 
 /// Builds a [`NotificationListener`] (oslo's `get_notification_listener` /
@@ -45,11 +40,9 @@ pub struct NotificationListenerBuilder {
     endpoints: Vec<(Arc<dyn NotificationEndpoint>, Option<NotificationFilter>)>,
     pool: Option<String>,
     allow_requeue: bool,
-    executor: ExecutorConfig,
-    serializer: Arc<dyn Serializer>,
+    options: ConsumeOptions,
     private_queue: bool,
     batch: Option<(usize, Option<Duration>)>,
-    drain_timeout: Option<Duration>,
 }
 
 impl NotificationListenerBuilder {
@@ -97,17 +90,7 @@ impl NotificationListenerBuilder {
         self
     }
 
-    /// Sets the executor's mode and bounds.
-    pub fn executor(mut self, config: ExecutorConfig) -> Self {
-        self.executor = config;
-        self
-    }
-
-    /// Sets the serializer applied to contexts and payloads on their way in.
-    pub fn serializer(mut self, serializer: Arc<dyn Serializer>) -> Self {
-        self.serializer = serializer;
-        self
-    }
+    consume_options_methods!();
 
     /// Consumes a private queue that goes away with the listener instead of the shared
     /// `<topic>.<priority>` queues: a tap that sees notifications without taking them from
@@ -122,12 +105,6 @@ impl NotificationListenerBuilder {
     /// since collecting started (`None`: wait for `size`).
     pub fn batch(mut self, size: usize, timeout: Option<Duration>) -> Self {
         self.batch = Some((size.max(1), timeout));
-        self
-    }
-
-    /// Bounds how long [`NotificationListener::wait`] waits for in-flight work.
-    pub fn drain_timeout(mut self, timeout: Duration) -> Self {
-        self.drain_timeout = Some(timeout);
         self
     }
 
@@ -181,33 +158,22 @@ impl NotificationListenerBuilder {
             .iter()
             .flat_map(|t| priorities.iter().map(move |p| (t.clone(), p.as_str().to_owned())))
             .collect();
-        let capacity = self.executor.capacity().max(self.batch.map_or(1, |(size, _)| size));
-        let (in_flight, _) = watch::channel(0);
-        Ok(NotificationListener {
-            shared: Arc::new(Shared {
-                transport: self.transport,
-                callbacks,
-                executor: Executor::new(self.executor),
-                serializer: self.serializer,
-                allow_requeue: self.allow_requeue,
-                in_flight,
-            }),
+        let capacity = self.options.executor.capacity().max(self.batch.map_or(1, |(size, _)| size));
+        let prefetch = self.options.prefetch.unwrap_or(u16::try_from(capacity).unwrap_or(u16::MAX));
+        let handler = NotificationHandler {
+            transport: self.transport,
+            callbacks,
+            serializer: self.options.serializer,
+            allow_requeue: self.allow_requeue,
             subscriptions,
             pool: self.pool,
-            options: ListenOptions::default()
-                .with_prefetch(u16::try_from(capacity).unwrap_or(u16::MAX))
-                .with_private_queue(self.private_queue),
+            options: ListenOptions::default().with_prefetch(prefetch).with_private_queue(self.private_queue),
+        };
+        Ok(NotificationListener {
+            engine: Engine::new(handler, self.options.executor, self.options.drain_timeout),
             batch: self.batch,
-            drain_timeout: self.drain_timeout,
-            state: Mutex::new(State::Idle),
         })
     }
-}
-
-enum State {
-    Idle,
-    Running { stop: watch::Sender<bool>, dispatch: JoinHandle<Box<dyn Listener>> },
-    Stopped { listener: Option<Box<dyn Listener>> },
 }
 
 /// A notification listener: oslo's `get_notification_listener` with start / stop / wait.
@@ -218,20 +184,16 @@ enum State {
 /// the chain and requeues the message when requeueing is allowed. Undecodable messages are
 /// rejected without requeue; an unknown priority is logged and acknowledged.
 pub struct NotificationListener {
-    shared: Arc<Shared>,
-    subscriptions: Vec<(Target, String)>,
-    pool: Option<String>,
-    options: ListenOptions,
+    engine: Engine<NotificationHandler>,
     batch: Option<(usize, Option<Duration>)>,
-    drain_timeout: Option<Duration>,
-    state: Mutex<State>,
 }
 
 impl std::fmt::Debug for NotificationListener {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let handler = self.engine.handler();
         f.debug_struct("NotificationListener")
-            .field("subscriptions", &self.subscriptions)
-            .field("pool", &self.pool)
+            .field("subscriptions", &handler.subscriptions)
+            .field("pool", &handler.pool)
             .field("batch", &self.batch)
             .finish_non_exhaustive()
     }
@@ -246,24 +208,22 @@ impl NotificationListener {
             endpoints: Vec::new(),
             pool: None,
             allow_requeue: false,
-            executor: ExecutorConfig::default(),
-            serializer: Arc::new(NoOpSerializer),
+            options: ConsumeOptions::default(),
             private_queue: false,
             batch: None,
-            drain_timeout: None,
         }
     }
 
     /// The `(target, priority)` pairs consumed.
     #[must_use]
     pub fn subscriptions(&self) -> &[(Target, String)] {
-        &self.subscriptions
+        &self.engine.handler().subscriptions
     }
 
     /// Messages admitted and unfinished, per kind: `(sync, async)`.
     #[must_use]
     pub fn in_flight(&self) -> (usize, usize) {
-        self.shared.executor.in_flight()
+        self.engine.in_flight()
     }
 
     /// Declares the queues and starts consuming. Starting a running listener does nothing.
@@ -271,75 +231,35 @@ impl NotificationListener {
     /// # Errors
     /// [`Error::Transport`] when the transport cannot listen.
     pub async fn start(&self) -> Result<(), Error> {
-        let mut state = self.state.lock().await;
-        match &mut *state {
-            State::Running { .. } => {
-                tracing::warn!("the notification listener is already running");
-                return Ok(());
-            }
-            State::Stopped { listener } => {
-                if let Some(mut listener) = listener.take() {
-                    listener.close().await;
-                }
-            }
-            State::Idle => {}
-        }
-        let listener = self
-            .shared
-            .transport
-            .listen_for_notifications(&self.subscriptions, self.pool.as_deref(), &self.options)
-            .await?;
-        let (stop, stopped) = watch::channel(false);
-        let shared = Arc::clone(&self.shared);
-        let dispatch = match self.batch {
-            None => tokio::spawn(dispatch_loop(shared, listener, stopped)),
-            Some((size, timeout)) => tokio::spawn(batch_loop(shared, listener, stopped, size, timeout)),
+        let handler = self.engine.handler();
+        let listen = || {
+            handler.transport.listen_for_notifications(
+                &handler.subscriptions,
+                handler.pool.as_deref(),
+                &handler.options,
+            )
         };
-        *state = State::Running { stop, dispatch };
-        tracing::info!(subscriptions = ?self.subscriptions, pool = ?self.pool, "notification listener consuming");
+        let started = match self.batch {
+            None => self.engine.start(listen).await?,
+            Some((size, timeout)) => self.engine.start_batched(listen, size, timeout).await?,
+        };
+        if started {
+            tracing::info!(subscriptions = ?handler.subscriptions, pool = ?handler.pool, "notification listener consuming");
+        } else {
+            tracing::warn!("the notification listener is already running");
+        }
         Ok(())
     }
 
     /// Stops taking messages. Work already taken goes on and is settled; see
     /// [`wait`](Self::wait).
     pub async fn stop(&self) {
-        let mut state = self.state.lock().await;
-        if let State::Running { stop, dispatch } =
-            std::mem::replace(&mut *state, State::Stopped { listener: None })
-        {
-            let _ = stop.send(true);
-            match dispatch.await {
-                Ok(listener) => *state = State::Stopped { listener: Some(listener) },
-                Err(error) => tracing::error!(%error, "the notification dispatch loop failed"),
-            }
-        }
+        self.engine.stop().await;
     }
 
     /// Stops (if needed), waits for in-flight messages to be handled and settled (up to the
     /// drain timeout), then closes the consumer. The listener can be started again afterwards.
     pub async fn wait(&self) -> DrainReport {
-        self.stop().await;
-        let mut in_flight = self.shared.in_flight.subscribe();
-        let idle = async {
-            let _ = in_flight.wait_for(|n| *n == 0).await;
-        };
-        let abandoned = match self.drain_timeout {
-            None => {
-                idle.await;
-                0
-            }
-            Some(timeout) => match tokio::time::timeout(timeout, idle).await {
-                Ok(()) => 0,
-                Err(_) => *self.shared.in_flight.borrow(),
-            },
-        };
-        if abandoned > 0 {
-            tracing::warn!(abandoned, "drain timeout passed; abandoning unfinished notifications");
-        }
-        let mut state = self.state.lock().await;
-        if let State::Stopped { listener: Some(mut listener) } = std::mem::replace(&mut *state, State::Idle) {
-            listener.close().await;
-        }
-        DrainReport { abandoned }
+        self.engine.wait().await
     }
 }

@@ -286,19 +286,28 @@ pub struct Incoming {
     pub delivery: Box<dyn Delivery>,
     /// The headers it was published with (string values only; empty when none).
     pub headers: Headers,
+    /// Where it came from, when the transport says (for spans and logs).
+    pub origin: Option<Origin>,
 }
 
 impl Incoming {
     /// Pairs a message with its delivery handle.
     #[must_use]
     pub fn new(message: Result<Message, WireError>, delivery: Box<dyn Delivery>) -> Self {
-        Self { message, delivery, headers: Headers::new() }
+        Self { message, delivery, headers: Headers::new(), origin: None }
     }
 
     /// Sets the headers it was published with.
     #[must_use]
     pub fn with_headers(mut self, headers: Headers) -> Self {
         self.headers = headers;
+        self
+    }
+
+    /// Sets where the message came from.
+    #[must_use]
+    pub fn with_origin(mut self, origin: Origin) -> Self {
+        self.origin = Some(origin);
         self
     }
 }
@@ -308,7 +317,40 @@ impl fmt::Debug for Incoming {
         f.debug_struct("Incoming")
             .field("message", &self.message)
             .field("headers", &self.headers)
+            .field("origin", &self.origin)
             .finish_non_exhaustive()
+    }
+}
+
+/// Where a delivery came from: the messaging system (OpenTelemetry's `messaging.system`, e.g.
+/// `rabbitmq`), the exchange it was published to and its routing key.
+///
+/// ```
+/// use courier_runtime::transport::Origin;
+///
+/// let origin = Origin::new("rabbitmq", "openstack", "compute.host1");
+/// assert_eq!((origin.system, &*origin.exchange, &*origin.routing_key), ("rabbitmq", "openstack", "compute.host1"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Origin {
+    /// The messaging system, e.g. `rabbitmq` or `fake`.
+    pub system: &'static str,
+    /// The exchange (OpenTelemetry's `messaging.destination.name`).
+    pub exchange: Arc<str>,
+    /// The routing key.
+    pub routing_key: Arc<str>,
+}
+
+impl Origin {
+    /// An origin with these values.
+    #[must_use]
+    pub fn new(
+        system: &'static str,
+        exchange: impl Into<Arc<str>>,
+        routing_key: impl Into<Arc<str>>,
+    ) -> Self {
+        Self { system, exchange: exchange.into(), routing_key: routing_key.into() }
     }
 }
 

@@ -15,6 +15,7 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use courier_runtime::transport::Origin;
 use courier_runtime::wire::{self, Message};
 use courier_runtime::{Delivery, Headers, Incoming, Listener, TransportError};
 use futures::StreamExt;
@@ -271,8 +272,9 @@ impl Listener for AmqpListener {
                 tracing::debug!(%error, routing_key = %delivery.routing_key, "undecodable message");
             }
             let headers = string_headers(delivery.properties.headers().as_ref());
+            let origin = Origin::new("rabbitmq", delivery.exchange.as_str(), delivery.routing_key.as_str());
             let settle = AmqpDelivery { acker: delivery.acker, record_on_ack };
-            return Some(Incoming::new(message, Box::new(settle)).with_headers(headers));
+            return Some(Incoming::new(message, Box::new(settle)).with_headers(headers).with_origin(origin));
         }
     }
 

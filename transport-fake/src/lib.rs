@@ -30,6 +30,7 @@ use futures::future::BoxFuture;
 use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 
+use courier_runtime::transport::Origin;
 use courier_runtime::wire::{self, Notification, Reply, Request};
 use courier_runtime::{
     CallOptions, Delivery, Headers, Incoming, ListenOptions, Listener, NotifyOptions, PendingReply,
@@ -259,8 +260,10 @@ impl Transport for FakeTransport {
             .ok_or(TransportError::Refused("a server is required to listen".into()))?;
         let exchange = self.exchange(target);
         let mut broker = broker();
-        let queues =
-            vec![broker.server_queue(exchange, topic, server), broker.topic_queue(exchange, topic, None)];
+        let queues = vec![
+            (broker.server_queue(exchange, topic, server), origin(exchange, format!("{topic}.{server}"))),
+            (broker.topic_queue(exchange, topic, None), origin(exchange, topic)),
+        ];
         Ok(Box::new(FakeListener::new(queues)))
     }
 
@@ -282,7 +285,8 @@ impl Transport for FakeTransport {
                 .as_deref()
                 .ok_or(TransportError::Refused("a topic is required to listen".into()))?;
             let routing = format!("{topic}.{}", priority.to_ascii_lowercase());
-            queues.push(broker.topic_queue(self.exchange(target), &routing, pool));
+            let exchange = self.exchange(target);
+            queues.push((broker.topic_queue(exchange, &routing, pool), origin(exchange, routing)));
         }
         Ok(Box::new(FakeListener::new(queues)))
     }
@@ -302,17 +306,22 @@ impl Transport for FakeTransport {
     }
 }
 
+/// The origin of the messages of a queue bound with `routing_key` on `exchange`.
+fn origin(exchange: &str, routing_key: impl Into<Arc<str>>) -> Origin {
+    Origin::new("fake", exchange, routing_key)
+}
+
 /// Consumes from its queues in order; delivery wakes it.
 struct FakeListener {
-    queues: Vec<Arc<Queue>>,
+    queues: Vec<(Arc<Queue>, Origin)>,
     waker: Arc<Notify>,
     closed: bool,
 }
 
 impl FakeListener {
-    fn new(queues: Vec<Arc<Queue>>) -> Self {
+    fn new(queues: Vec<(Arc<Queue>, Origin)>) -> Self {
         let waker = Arc::new(Notify::new());
-        for queue in &queues {
+        for (queue, _) in &queues {
             queue.subscribe(&waker);
         }
         Self { queues, waker, closed: false }
@@ -326,13 +335,14 @@ impl Listener for FakeListener {
             if self.closed {
                 return None;
             }
-            for queue in &self.queues {
+            for (queue, origin) in &self.queues {
                 if let Some(stored) = queue.pop() {
                     let message = wire::decode_body(&stored.body);
                     let headers = stored.headers.clone();
                     let delivery =
                         FakeDelivery { queue: Arc::clone(queue), stored: Mutex::new(Some(stored)) };
-                    return Some(Incoming::new(message, Box::new(delivery)).with_headers(headers));
+                    let incoming = Incoming::new(message, Box::new(delivery));
+                    return Some(incoming.with_headers(headers).with_origin(origin.clone()));
                 }
             }
             self.waker.notified().await;

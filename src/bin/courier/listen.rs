@@ -90,7 +90,7 @@ pub async fn listen(global: &GlobalOpts, args: &ListenArgs) -> Result<(), Failur
     let transport = connect(&connection).await?;
     let (taps, mut to_print) = NotificationTap::channel(&priorities, 1);
     let mut builder =
-        NotificationListener::builder(Arc::clone(&transport)).executor(ExecutorConfig::blocking());
+        NotificationListener::builder(Arc::clone(&transport)).with_executor(ExecutorConfig::blocking());
     for topic in &topics {
         builder = builder.target(Target::new(topic.as_str()));
     }
