@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use courier::{Context, Error, Notifier, RemoteException, RpcClient, RpcServer, Target, rpc_endpoint};
 use courier_test_support::gauge::{Gate, Gauge};
+use courier_test_support::transports::{channel, recording_listener};
 use courier_test_support::{unique, within};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
@@ -73,6 +74,120 @@ impl Shop {
     async fn order(&self, items: u32) -> Result<u32, OutOfStock> {
         if items > 10 { Err(OutOfStock) } else { Ok(items) }
     }
+
+    fn explode(&self) {
+        panic!("the shop exploded");
+    }
+}
+
+#[tokio::test]
+async fn the_server_counts_what_it_received_ran_and_rejected() {
+    let handle = exporter();
+    let topic = unique("metrics-server");
+    let transport = courier::connect("fake://").await.unwrap();
+    let shop = Shop::new();
+    let (gate, gauge) = (Arc::clone(&shop.gate), Arc::clone(&shop.gauge));
+    let server = RpcServer::builder(transport.clone(), Target::new(&topic).with_server("h1"))
+        .endpoint(shop)
+        .build()
+        .unwrap();
+    server.start().await.unwrap();
+    let client = ShopClient::new(RpcClient::new(transport.clone(), Target::new(&topic)));
+    let ctx = Context::new();
+    let consumer = format!("{topic}.h1");
+    let consumer = consumer.as_str();
+
+    // Two bodies no request can come from, ahead of the calls on the topic's queue.
+    courier::fake::publish_raw("openstack", &topic, b"not json".to_vec());
+    let no_method = serde_json::json!({"oslo.version": "2.0", "oslo.message": "{\"args\": {}}"});
+    courier::fake::publish_raw("openstack", &topic, no_method.to_string());
+
+    for items in 1..=3 {
+        within("a price", client.price(&ctx, items)).await.unwrap();
+    }
+    within("an order", client.order(&ctx, 2)).await.unwrap();
+    assert!(matches!(within("an order", client.order(&ctx, 50)).await, Err(Error::Remote { .. })));
+    assert!(matches!(within("a panic", client.explode(&ctx)).await, Err(Error::Remote { .. })));
+    let nothing = serde_json::Map::new();
+    let refund = within("a refund", client.inner().call(&ctx, "refund", nothing)).await;
+    assert!(matches!(refund, Err(Error::NoSuchMethod { .. })), "{refund:?}");
+
+    // While a call runs, it is in flight in its pool.
+    let held = tokio::spawn({
+        let (client, ctx) = (client.clone(), ctx.clone());
+        async move { client.hold(&ctx).await }
+    });
+    gauge.wait_until("the held call running", |g| g.running() == 1).await;
+    let scrape = handle.render();
+    let running =
+        |kind| value(&scrape, "courier_messages_in_flight", &[("consumer", consumer), ("kind", kind)]);
+    assert_eq!(running("async"), Some(1.0), "{scrape}");
+    assert_eq!(running("sync"), Some(0.0));
+    gate.open();
+    within("the held call", held).await.unwrap().unwrap();
+    server.wait().await;
+
+    let scrape = handle.render();
+    let at = |name, labels: &[(&str, &str)]| {
+        let mut all = vec![("consumer", consumer)];
+        all.extend_from_slice(labels);
+        value(&scrape, name, &all)
+    };
+    assert_eq!(at("courier_messages_received_total", &[]), Some(10.0), "{scrape}");
+    let admitted =
+        |method, kind| at("courier_messages_admitted_total", &[("method", method), ("kind", kind)]);
+    assert_eq!(admitted("price", "sync"), Some(3.0));
+    assert_eq!(admitted("order", "async"), Some(2.0));
+    assert_eq!(admitted("explode", "sync"), Some(1.0));
+    assert_eq!(admitted("hold", "async"), Some(1.0));
+    let completed = |method| at("courier_messages_completed_total", &[("method", method)]);
+    assert_eq!(completed("price"), Some(3.0));
+    assert_eq!(completed("order"), Some(1.0));
+    assert_eq!(completed("hold"), Some(1.0));
+    assert_eq!(at("courier_messages_failed_total", &[("method", "order")]), Some(1.0));
+    assert_eq!(at("courier_messages_panicked_total", &[("method", "explode")]), Some(1.0));
+    let rejected = |reason| at("courier_messages_rejected_total", &[("reason", reason)]);
+    assert_eq!(rejected("undecodable"), Some(1.0));
+    assert_eq!(rejected("malformed"), Some(1.0));
+    assert_eq!(rejected("no_such_method"), Some(1.0));
+    let handled = at("courier_message_handling_seconds_count", &[("method", "price")]);
+    assert_eq!(handled, Some(3.0), "one handling time per price call");
+    for kind in ["sync", "async"] {
+        assert_eq!(at("courier_messages_in_flight", &[("kind", kind)]), Some(0.0), "{kind}");
+        assert_eq!(at("courier_messages_waiting", &[("kind", kind)]), Some(0.0), "{kind}");
+    }
+    assert_eq!(at("courier_reply_failures_total", &[]), None, "every reply went out");
+}
+
+#[tokio::test]
+async fn a_notification_listener_counts_under_its_pool() {
+    let handle = exporter();
+    let topic = unique("metrics-notes");
+    let pool = unique("metrics-pool");
+    let transport = courier::connect("fake://").await.unwrap();
+    let (sender, mut seen) = channel();
+    let listener = recording_listener(&transport, &topic, Some(&pool), "counted", &sender);
+    listener.start().await.unwrap();
+    let notifier = Notifier::new(transport, "metrics-test").with_topics([topic.as_str()]);
+    notifier.info(&Context::new(), "shop.sold", "one").await.unwrap();
+    notifier.info(&Context::new(), "shop.sold", "two").await.unwrap();
+    notifier.error(&Context::new(), "shop.broke", "three").await.unwrap();
+    seen.take(3, "the three notifications").await;
+    listener.wait().await;
+
+    let scrape = handle.render();
+    let at = |name, labels: &[(&str, &str)]| {
+        let mut all = vec![("consumer", pool.as_str())];
+        all.extend_from_slice(labels);
+        value(&scrape, name, &all)
+    };
+    assert_eq!(at("courier_messages_received_total", &[]), Some(3.0), "{scrape}");
+    let admitted =
+        |method, kind| at("courier_messages_admitted_total", &[("method", method), ("kind", kind)]);
+    assert_eq!(admitted("info", "sync"), Some(2.0));
+    assert_eq!(admitted("error", "async"), Some(1.0));
+    assert_eq!(at("courier_messages_completed_total", &[("method", "info")]), Some(2.0));
+    assert_eq!(at("courier_messages_completed_total", &[("method", "error")]), Some(1.0));
 }
 
 #[tokio::test]

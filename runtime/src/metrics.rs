@@ -248,6 +248,80 @@ impl Drop for OutstandingReply {
     }
 }
 
+/// One admitted message's place in [`MESSAGES_WAITING`] and then [`MESSAGES_IN_FLIGHT`]:
+/// waiting from admission until it gets a pool slot ([`start`](Self::start)), running while
+/// the returned guard lives; dropped unstarted, it leaves the waiting count. Empty without the
+/// feature.
+#[derive(Debug)]
+pub(crate) struct Occupancy {
+    #[cfg(feature = "metrics")]
+    consumer: Option<std::sync::Arc<str>>,
+    #[cfg(feature = "metrics")]
+    kind: &'static str,
+    #[cfg(feature = "metrics")]
+    started: std::sync::atomic::AtomicBool,
+}
+
+impl Occupancy {
+    /// Counts a message of `kind` waiting, for `consumer` (none: an executor nobody named).
+    #[inline]
+    pub(crate) fn waiting(consumer: Option<&std::sync::Arc<str>>, kind: &'static str) -> Self {
+        #[cfg(feature = "metrics")]
+        {
+            if let Some(consumer) = consumer {
+                waiting(consumer, kind, 1.0);
+            }
+            Self { consumer: consumer.cloned(), kind, started: std::sync::atomic::AtomicBool::new(false) }
+        }
+        #[cfg(not(feature = "metrics"))]
+        {
+            let _ = (consumer, kind);
+            Self {}
+        }
+    }
+
+    /// The message got its slot: no longer waiting, running until the guard drops.
+    #[inline]
+    pub(crate) fn start(&self) -> Running<'_> {
+        #[cfg(feature = "metrics")]
+        if let Some(consumer) = &self.consumer {
+            if !self.started.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                waiting(consumer, self.kind, -1.0);
+            }
+            in_flight(consumer, self.kind, 1.0);
+        }
+        Running { occupancy: self }
+    }
+}
+
+impl Drop for Occupancy {
+    #[inline]
+    fn drop(&mut self) {
+        #[cfg(feature = "metrics")]
+        if let Some(consumer) = &self.consumer
+            && !self.started.load(std::sync::atomic::Ordering::Relaxed)
+        {
+            waiting(consumer, self.kind, -1.0);
+        }
+    }
+}
+
+/// A message running; see [`Occupancy::start`].
+pub(crate) struct Running<'a> {
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    occupancy: &'a Occupancy,
+}
+
+impl Drop for Running<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        #[cfg(feature = "metrics")]
+        if let Some(consumer) = &self.occupancy.consumer {
+            in_flight(consumer, self.occupancy.kind, -1.0);
+        }
+    }
+}
+
 /// Measures handling time; zero-sized (and never reads the clock) without the feature.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Stopwatch {

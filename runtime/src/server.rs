@@ -17,6 +17,7 @@ use crate::consume::{
 use crate::dispatch::{Dispatcher, Route};
 use crate::endpoint::{Endpoint, MethodKind};
 use crate::executor::Admission;
+use crate::metrics::{self, Outcome, Rejection};
 use crate::serializer::Serializer;
 use crate::transport::{Delivery, Incoming, ListenOptions, Origin};
 use crate::wire::{self, Failure, Reply, Request};
@@ -182,6 +183,10 @@ impl Work for Call {
         Some(self.route.kind())
     }
 
+    fn method(&self) -> &'static str {
+        self.route.method.name
+    }
+
     async fn settle(&self, how: Settlement) -> Result<(), TransportError> {
         how.apply(&*self.delivery).await
     }
@@ -192,6 +197,11 @@ impl Handler for RpcHandler {
     type Work = Call;
 
     const ACK: AckPolicy = AckPolicy::OnAdmission;
+
+    fn consumer(&self) -> String {
+        let part = |p: &Option<String>| p.clone().unwrap_or_default();
+        format!("{}.{}", part(&self.target.topic), part(&self.target.server))
+    }
 
     fn span(&self, origin: Option<&Origin>) -> Span {
         consumer_span!(
@@ -212,6 +222,7 @@ impl Handler for RpcHandler {
             Ok(message) => message,
             Err(error) => {
                 tracing::warn!(%error, "rejecting an undecodable message");
+                metrics::rejected(&core.consumer, metrics::UNKNOWN_METHOD, Rejection::Undecodable);
                 Settlement::Reject.settle(&*delivery).await;
                 return None;
             }
@@ -224,6 +235,7 @@ impl Handler for RpcHandler {
                     Span::current().record("messaging.message.id", msg_id.as_str());
                 }
                 tracing::warn!(%error, "rejecting a malformed request");
+                metrics::rejected(&core.consumer, metrics::UNKNOWN_METHOD, Rejection::Malformed);
                 Settlement::Reject.settle(&*delivery).await;
                 if let Some((reply_q, msg_id)) = reply_to {
                     let failure =
@@ -241,6 +253,12 @@ impl Handler for RpcHandler {
             }
             Err(failure) => {
                 tracing::info!(class = %failure.class, "{}", failure.message);
+                // The method name came off the wire: not a label (unbounded).
+                let reason = match failure.class.as_str() {
+                    "UnsupportedVersion" => Rejection::UnsupportedVersion,
+                    _ => Rejection::NoSuchMethod,
+                };
+                metrics::rejected(&core.consumer, metrics::UNKNOWN_METHOD, reason);
                 Settlement::Ack.settle(&*delivery).await;
                 if let Some((reply_q, msg_id)) = reply_address(&request) {
                     reply_later(core, reply_q, Reply::failure(failure).with_msg_id(msg_id));
@@ -258,13 +276,19 @@ impl Handler for RpcHandler {
         let Call { route, request, .. } = call;
         let handler = &core.handler;
         let method = request.method.clone();
+        let (label, stopwatch) = (route.method.name, metrics::Stopwatch::start());
         let reply_to = reply_address(&request);
         let heartbeats = reply_to.as_ref().and_then(|(q, id)| handler.start_heartbeats(&request, q, id));
-        let result = match handler.invocation_for(&route, request) {
-            Ok(invocation) => {
-                admission.run(invocation, &method).await.unwrap_or_else(|p| Err(p.to_failure(&method)))
+        let (result, outcome) = match handler.invocation_for(&route, request) {
+            Ok(invocation) => match admission.run(invocation, &method).await {
+                Ok(Ok(value)) => (Ok(value), Some(Outcome::Completed)),
+                Ok(Err(failure)) => (Err(failure), Some(Outcome::Failed)),
+                Err(panicked) => (Err(panicked.to_failure(&method)), Some(Outcome::Panicked)),
+            },
+            Err(failure) => {
+                metrics::rejected(&core.consumer, label, Rejection::BadArguments);
+                (Err(failure), None)
             }
-            Err(failure) => Err(failure),
         };
         if let Some(heartbeats) = heartbeats {
             heartbeats.abort();
@@ -278,6 +302,9 @@ impl Handler for RpcHandler {
                 Err(failure) => Reply::failure(failure),
             };
             handler.send_reply(&reply_q, reply.with_msg_id(msg_id)).await;
+        }
+        if let Some(outcome) = outcome {
+            metrics::handled(&core.consumer, label, outcome, stopwatch);
         }
         // Released only now, so `wait()` also waits for the reply to go out.
         drop(admission);
@@ -376,6 +403,7 @@ impl RpcHandler {
     async fn send_reply(&self, reply_q: &str, reply: Reply) {
         if let Err(error) = self.transport.reply(reply_q, reply).await {
             tracing::warn!(%error, %reply_q, "could not send a reply");
+            metrics::reply_failed(&self.consumer());
         }
     }
 }
