@@ -5,10 +5,15 @@
 
 use std::sync::{Arc, Mutex};
 
-use courier::{Context, ListenOptions, RpcClient, RpcServer, Target, Transport, rpc_endpoint};
+use courier::{
+    Context, ListenOptions, Metadata, NotificationListener, Notifier, RpcClient, RpcServer, Target,
+    Transport, notification_endpoint, rpc_endpoint,
+};
 use courier_test_support::{broker, unique, within};
 use opentelemetry::trace::{SpanKind, TraceContextExt, TraceId, TracerProvider as _};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
+use serde_json::Value;
+use tokio::sync::mpsc;
 use tracing::subscriber::DefaultGuard;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::layer::SubscriberExt;
@@ -91,6 +96,40 @@ async fn a_call_over_rabbit_carries_the_trace_to_the_server() {
     let (transport, _exchange) = broker::transport_with("").await;
     call_continues_the_callers_trace(transport.clone()).await;
     transport.cleanup().await;
+}
+
+/// Reports the trace id each notification is handled in.
+struct TracedNotes(mpsc::UnboundedSender<TraceId>);
+
+#[notification_endpoint]
+impl TracedNotes {
+    async fn info(&self, _publisher_id: String, _event_type: String, _payload: Value, _metadata: Metadata) {
+        let context = tracing::Span::current().context();
+        let _ = self.0.send(context.span().span_context().trace_id());
+    }
+}
+
+#[tokio::test]
+async fn a_notification_carries_the_trace_to_the_listener() {
+    let otel = OtelLayer::install();
+    let transport = courier::connect("fake://").await.unwrap();
+    let topic = unique("trace-notes");
+    let (sender, mut seen) = mpsc::unbounded_channel();
+    let listener = NotificationListener::builder(transport.clone())
+        .target(Target::new(&topic))
+        .endpoint(TracedNotes(sender))
+        .build()
+        .unwrap();
+    listener.start().await.unwrap();
+    let notifier = Notifier::new(transport, "trace-test").with_topics([topic.as_str()]);
+    notifier.info(&Context::new(), "thing.happened", "payload").await.unwrap();
+    let handled_in = within("the notification", seen.recv()).await.expect("a trace id");
+    listener.wait().await;
+
+    let spans = otel.finished();
+    let notify = spans.iter().find(|s| s.name == "notify").expect("the notifier's span");
+    assert_eq!(notify.span_kind, SpanKind::Producer);
+    assert_eq!(handled_in, notify.span_context.trace_id());
 }
 
 /// The headers a cast arrives with at a raw listener of the transport.
