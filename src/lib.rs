@@ -75,6 +75,7 @@ pub use courier_runtime::consume::ConsumeOptions;
 pub use courier_runtime::executor::{
     DEFAULT_POOL_SIZE, DEFAULT_QUEUE_SIZE, ExecutorConfig, ExecutorMode, Panicked,
 };
+pub use courier_runtime::hook::{Hook, RequestInfo};
 pub use courier_runtime::notification_listener::{NotificationListener, NotificationListenerBuilder};
 pub use courier_runtime::notify::{
     DEFAULT_NOTIFICATION_TOPIC, DEFAULT_TEST_NOTIFICATIONS_CAPACITY, LOG_DRIVER_TARGET, Notifier,
@@ -94,7 +95,7 @@ pub use courier_runtime::{
     Metadata, NotificationEndpoint, NotificationEndpointInfo, NotificationFilter, NotificationInvocation,
     NotificationMessage, NotificationOutcome, NotificationResult, PriorityMethod,
 };
-pub use courier_runtime::{dispatch, metrics, telemetry, testing, wire};
+pub use courier_runtime::{dispatch, hook, metrics, telemetry, testing, wire};
 
 /// The in-memory transport (`fake://`).
 #[cfg(feature = "fake")]

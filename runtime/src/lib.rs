@@ -13,6 +13,7 @@ pub mod dispatch;
 pub mod endpoint;
 pub mod error;
 pub mod executor;
+pub mod hook;
 pub mod metrics;
 mod notification_dispatch;
 pub mod notification_endpoint;
@@ -37,6 +38,7 @@ pub use endpoint::{
 };
 pub use error::{BoxError, Error, TransportError};
 pub use executor::{ExecutorConfig, ExecutorMode, Panicked};
+pub use hook::{Hook, RequestInfo};
 pub use notification_endpoint::{
     Metadata, NotificationEndpoint, NotificationEndpointInfo, NotificationInvocation, NotificationMessage,
     NotificationOutcome, NotificationResult, PriorityMethod,

@@ -33,7 +33,7 @@
 //! | `courier_messages_panicked_total` | counter | `consumer`, `method` | ran and panicked |
 //! | `courier_messages_in_flight` | gauge | `consumer`, `kind` | admitted and running |
 //! | `courier_messages_waiting` | gauge | `consumer`, `kind` | admitted, waiting for a pool slot |
-//! | `courier_message_handling_seconds` | histogram | `consumer`, `method` | from admission to done (reply sent) |
+//! | `courier_message_handling_seconds` | histogram | `consumer`, `method` | how long the method ran (from its admission) |
 //! | `courier_reply_failures_total` | counter | `consumer` | replies the transport could not publish |
 //!
 //! # RPC clients and notifiers
@@ -65,7 +65,7 @@ pub const MESSAGES_PANICKED: &str = "courier_messages_panicked_total";
 pub const MESSAGES_IN_FLIGHT: &str = "courier_messages_in_flight";
 /// Gauge: admitted messages waiting for a pool slot, per `consumer`, `kind`.
 pub const MESSAGES_WAITING: &str = "courier_messages_waiting";
-/// Histogram (seconds): from admission to done, per `consumer`, `method`.
+/// Histogram (seconds): how long the method ran (from its admission), per `consumer`, `method`.
 pub const HANDLING_SECONDS: &str = "courier_message_handling_seconds";
 /// Counter: replies the transport could not publish, per `consumer`.
 pub const REPLY_FAILURES: &str = "courier_reply_failures_total";
@@ -96,7 +96,6 @@ pub(crate) enum Rejection {
     /// Missing, extra or ill-typed arguments.
     BadArguments,
     /// A hook refused it.
-    #[allow(dead_code)] // for the engine's hook point (issue 8, item 6), not built yet
     RefusedByHook,
     /// A notification filter did not match.
     Filtered,
@@ -161,7 +160,7 @@ pub(crate) enum Outcome {
     Panicked,
 }
 
-/// A message ran: its outcome and how long it took from admission to done.
+/// A message ran: its outcome and how long since its admission.
 #[inline]
 pub(crate) fn handled(consumer: &str, method: &str, outcome: Outcome, stopwatch: Stopwatch) {
     let name = match outcome {

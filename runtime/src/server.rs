@@ -15,13 +15,14 @@ use crate::consume::{
     consumer_span,
 };
 use crate::dispatch::{Dispatcher, Route};
-use crate::endpoint::{Endpoint, MethodKind};
+use crate::endpoint::{Endpoint, Invocation, MethodKind, MethodResult};
 use crate::executor::Admission;
+use crate::hook::{Hook, RequestInfo};
 use crate::metrics::{self, Outcome, Rejection};
 use crate::serializer::Serializer;
 use crate::transport::{Delivery, Incoming, ListenOptions, Origin};
 use crate::wire::{self, Failure, Reply, Request};
-use crate::{Error, Target, Transport, TransportError};
+use crate::{Context, Error, Target, Transport, TransportError};
 
 pub use crate::consume::DrainReport;
 
@@ -48,6 +49,7 @@ pub struct RpcServerBuilder {
     endpoints: Vec<Arc<dyn Endpoint>>,
     options: ConsumeOptions,
     ping: bool,
+    hooks: Vec<Arc<dyn Hook>>,
 }
 
 impl RpcServerBuilder {
@@ -64,6 +66,13 @@ impl RpcServerBuilder {
     }
 
     consume_options_methods!();
+
+    /// Adds a [`Hook`] around every routed request: it may refuse a request (the caller gets
+    /// its failure) and sees every outcome. Hooks run in the order they were added.
+    pub fn with_hook(mut self, hook: impl Hook) -> Self {
+        self.hooks.push(Arc::new(hook));
+        self
+    }
 
     /// Serves oslo's `oslo_rpc_server_ping` → `"pong"` (oslo's `rpc_ping_enabled`).
     pub fn with_ping(mut self, enabled: bool) -> Self {
@@ -86,6 +95,7 @@ impl RpcServerBuilder {
             target: self.target,
             dispatcher,
             serializer: self.options.serializer,
+            hooks: self.hooks,
             prefetch: self.options.prefetch.unwrap_or(DEFAULT_PREFETCH),
         };
         Ok(RpcServer { engine: Engine::new(handler, self.options.executor, self.options.drain_timeout) })
@@ -119,6 +129,7 @@ impl RpcServer {
             endpoints: Vec::new(),
             options: ConsumeOptions::default(),
             ping: false,
+            hooks: Vec::new(),
         }
     }
 
@@ -168,6 +179,7 @@ struct RpcHandler {
     target: Target,
     dispatcher: Dispatcher,
     serializer: Arc<dyn Serializer>,
+    hooks: Vec<Arc<dyn Hook>>,
     prefetch: u16,
 }
 
@@ -275,20 +287,36 @@ impl Handler for RpcHandler {
     async fn handle(core: Arc<Core<Self>>, call: Call, admission: Admission) {
         let Call { route, request, .. } = call;
         let handler = &core.handler;
-        let method = request.method.clone();
-        let (label, stopwatch) = (route.method.name, metrics::Stopwatch::start());
         let reply_to = reply_address(&request);
         let heartbeats = reply_to.as_ref().and_then(|(q, id)| handler.start_heartbeats(&request, q, id));
-        let (result, outcome) = match handler.invocation_for(&route, request) {
-            Ok(invocation) => match admission.run(invocation, &method).await {
-                Ok(Ok(value)) => (Ok(value), Some(Outcome::Completed)),
-                Ok(Err(failure)) => (Err(failure), Some(Outcome::Failed)),
-                Err(panicked) => (Err(panicked.to_failure(&method)), Some(Outcome::Panicked)),
-            },
-            Err(failure) => {
-                metrics::rejected(&core.consumer, label, Rejection::BadArguments);
-                (Err(failure), None)
+        let Request { method, args, namespace, version, context, .. } = request;
+        let context = handler.serializer.deserialize_context(context);
+        let result = if handler.hooks.is_empty() {
+            handler.run(&core.consumer, &route, &method, args, context, &admission).await
+        } else {
+            let info = RequestInfo {
+                target: &handler.target,
+                method: &method,
+                namespace: namespace.as_deref(),
+                version: version.as_deref(),
+                kind: route.kind(),
+                context: &context,
+                is_call: reply_to.is_some(),
+            };
+            let result = match handler.hooks.iter().try_for_each(|hook| hook.before(&info)) {
+                Ok(()) => {
+                    handler.run(&core.consumer, &route, &method, args, context.clone(), &admission).await
+                }
+                Err(failure) => {
+                    tracing::debug!(class = %failure.class, "a hook refused the request");
+                    metrics::rejected(&core.consumer, route.method.name, Rejection::RefusedByHook);
+                    Err(failure)
+                }
+            };
+            for hook in &handler.hooks {
+                hook.after(&info, &result);
             }
+            result
         };
         if let Some(heartbeats) = heartbeats {
             heartbeats.abort();
@@ -302,9 +330,6 @@ impl Handler for RpcHandler {
                 Err(failure) => Reply::failure(failure),
             };
             handler.send_reply(&reply_q, reply.with_msg_id(msg_id)).await;
-        }
-        if let Some(outcome) = outcome {
-            metrics::handled(&core.consumer, label, outcome, stopwatch);
         }
         // Released only now, so `wait()` also waits for the reply to go out.
         drop(admission);
@@ -332,36 +357,41 @@ fn record_request(request: &Request) {
 /// Sends a reply from a task of its own that the drain waits for.
 fn reply_later(core: &Arc<Core<RpcHandler>>, reply_q: String, reply: Reply) {
     let task_core = Arc::clone(core);
-    core.spawn(async move { task_core.handler.send_reply(&reply_q, reply).await });
+    core.spawn(move || async move { task_core.handler.send_reply(&reply_q, reply).await });
 }
 
 impl RpcHandler {
-    /// Deserializes the context and arguments and binds them.
-    fn invocation_for(
+    /// Deserializes the arguments, binds them and runs the method in its admission.
+    async fn run(
         &self,
+        consumer: &str,
         route: &Route,
-        request: Request,
-    ) -> Result<crate::endpoint::Invocation, Failure> {
-        let context = self.serializer.deserialize_context(request.context);
-        let mut args = Map::new();
-        for (name, value) in request.args {
-            let value = self
-                .serializer
-                .deserialize_entity(&context, value)
-                .map_err(|e| Failure::type_error(format!("{}() argument '{name}': {e}", request.method)))?;
-            args.insert(name, value);
+        method: &str,
+        args: Map<String, Value>,
+        context: Context,
+        admission: &Admission,
+    ) -> MethodResult {
+        let (label, stopwatch) = (route.method.name, metrics::Stopwatch::start());
+        let mut bound = Map::new();
+        for (name, value) in args {
+            let value = self.serializer.deserialize_entity(&context, value).map_err(|e| {
+                metrics::rejected(consumer, label, Rejection::BadArguments);
+                Failure::type_error(format!("{method}() argument '{name}': {e}"))
+            })?;
+            bound.insert(name, value);
         }
-        let invocation = route.invoke(context.clone(), args);
-        Ok(self.wrap_result(invocation, context))
+        let invocation = self.wrap_result(route.invoke(context.clone(), bound), context);
+        let (result, outcome) = match admission.run(invocation, method).await {
+            Ok(Ok(value)) => (Ok(value), Outcome::Completed),
+            Ok(Err(failure)) => (Err(failure), Outcome::Failed),
+            Err(panicked) => (Err(panicked.to_failure(method)), Outcome::Panicked),
+        };
+        metrics::handled(consumer, label, outcome, stopwatch);
+        result
     }
 
     /// Applies the serializer to the result.
-    fn wrap_result(
-        &self,
-        invocation: crate::endpoint::Invocation,
-        context: crate::Context,
-    ) -> crate::endpoint::Invocation {
-        use crate::endpoint::Invocation;
+    fn wrap_result(&self, invocation: Invocation, context: Context) -> Invocation {
         let serializer = Arc::clone(&self.serializer);
         let serialize = move |value: Value| {
             serializer.serialize_entity(&context, value).map_err(|e| {
