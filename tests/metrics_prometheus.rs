@@ -8,7 +8,10 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use courier::{Context, Error, Notifier, RemoteException, RpcClient, RpcServer, Target, rpc_endpoint};
+use courier::wire::Failure;
+use courier::{
+    Context, Error, Hook, Notifier, RemoteException, RequestInfo, RpcClient, RpcServer, Target, rpc_endpoint,
+};
 use courier_test_support::gauge::{Gate, Gauge};
 use courier_test_support::transports::{channel, recording_listener};
 use courier_test_support::{unique, within};
@@ -256,4 +259,48 @@ async fn client_calls_casts_timeouts_and_notifications_are_counted() {
     }
     let sent = value(&scrape, "courier_notifications_sent_total", &[("topic", topic), ("priority", "info")]);
     assert_eq!(sent, Some(2.0));
+}
+
+/// Refuses every `order`.
+struct NoOrders;
+
+impl Hook for NoOrders {
+    fn before(&self, request: &RequestInfo<'_>) -> Result<(), Failure> {
+        match request.method {
+            "order" => Err(Failure::new("NotAuthorized", "shop.exception", "no orders today")),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_hooks_refusal_counts_as_a_rejection_not_a_run() {
+    let handle = exporter();
+    let topic = unique("metrics-hook");
+    let transport = courier::connect("fake://").await.unwrap();
+    let server = RpcServer::builder(transport.clone(), Target::new(&topic).with_server("h1"))
+        .endpoint(Shop::new())
+        .with_hook(NoOrders)
+        .build()
+        .unwrap();
+    server.start().await.unwrap();
+    let client = ShopClient::new(RpcClient::new(transport, Target::new(&topic)));
+    let refused = within("a refused order", client.order(&Context::new(), 1)).await;
+    assert!(matches!(refused, Err(Error::Remote { .. })), "{refused:?}");
+    within("a price", client.price(&Context::new(), 1)).await.unwrap();
+    server.wait().await;
+
+    let scrape = handle.render();
+    let consumer = format!("{topic}.h1");
+    let at = |name, labels: &[(&str, &str)]| {
+        let mut all = vec![("consumer", consumer.as_str())];
+        all.extend_from_slice(labels);
+        value(&scrape, name, &all)
+    };
+    let refusals =
+        at("courier_messages_rejected_total", &[("method", "order"), ("reason", "refused_by_hook")]);
+    assert_eq!(refusals, Some(1.0), "{scrape}");
+    assert_eq!(at("courier_messages_completed_total", &[("method", "order")]), None, "it never ran");
+    assert_eq!(at("courier_messages_failed_total", &[("method", "order")]), None, "it never ran");
+    assert_eq!(at("courier_messages_completed_total", &[("method", "price")]), Some(1.0));
 }
