@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::sync::{Mutex, Notify, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tracing::{Instrument, Span};
+use tracing::Span;
 
 use crate::endpoint::MethodKind;
 use crate::executor::{Admission, Executor, ExecutorConfig};
@@ -301,23 +301,12 @@ pub(crate) struct Core<H> {
 }
 
 impl<H: Handler> Core<H> {
-    /// Spawns a task for a message (in the current span) that the drain waits for. The task's
-    /// future is made by `task` inside the spawned task, so it is built in place rather than
-    /// copied through the wrappers (message futures are large; the copies showed up in the
-    /// benchmark).
-    pub(crate) fn spawn<F>(self: &Arc<Self>, task: impl FnOnce() -> F + Send + 'static)
-    where
-        F: Future<Output = ()> + Send + 'static,
-    {
+    /// Spawns a task for a message (in the current span) that the drain waits for.
+    pub(crate) fn spawn(self: &Arc<Self>, task: impl Future<Output = ()> + Send + 'static) {
         self.tasks.fetch_add(1, Ordering::AcqRel);
-        let guard = TaskGuard(Arc::clone(self));
-        tokio::spawn(
-            async move {
-                task().await;
-                drop(guard);
-            }
-            .instrument(Span::current()),
-        );
+        // One wrapper for span and count: message futures are large, and each wrapper level
+        // copies them once more (the copies showed up in the benchmark).
+        tokio::spawn(Tracked { task, span: Span::current(), _guard: TaskGuard(Arc::clone(self)) });
     }
 
     /// Receives one message at a time until stopped. Returns the consumer.
@@ -367,8 +356,7 @@ impl<H: Handler> Core<H> {
             tracing::error!(%error, "could not acknowledge a message; skipping it");
             return true;
         }
-        let core = Arc::clone(self);
-        self.spawn(move || H::handle(core, work, admission));
+        self.spawn(H::handle(Arc::clone(self), work, admission));
         true
     }
 }
@@ -442,6 +430,26 @@ async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A message's task: polled in its span, counted until dropped.
+    struct Tracked<F, H> {
+        #[pin]
+        task: F,
+        span: Span,
+        _guard: TaskGuard<H>,
+    }
+}
+
+impl<F: Future<Output = ()>, H> Future for Tracked<F, H> {
+    type Output = ();
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        let this = self.project();
+        let _entered = this.span.enter();
+        this.task.poll(cx)
     }
 }
 

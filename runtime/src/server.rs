@@ -15,7 +15,7 @@ use crate::consume::{
     consumer_span,
 };
 use crate::dispatch::{Dispatcher, Route};
-use crate::endpoint::{Endpoint, Invocation, MethodKind, MethodResult};
+use crate::endpoint::{Endpoint, Invocation, MethodKind};
 use crate::executor::Admission;
 use crate::hook::{Hook, RequestInfo};
 use crate::metrics::{self, Outcome, Rejection};
@@ -289,35 +289,51 @@ impl Handler for RpcHandler {
         let handler = &core.handler;
         let reply_to = reply_address(&request);
         let heartbeats = reply_to.as_ref().and_then(|(q, id)| handler.start_heartbeats(&request, q, id));
-        let Request { method, args, namespace, version, context, .. } = request;
-        let context = handler.serializer.deserialize_context(context);
-        let result = if handler.hooks.is_empty() {
-            handler.run(&core.consumer, &route, &method, args, context, &admission).await
-        } else {
-            let info = RequestInfo {
-                target: &handler.target,
-                method: &method,
-                namespace: namespace.as_deref(),
-                version: version.as_deref(),
-                kind: route.kind(),
-                context: &context,
-                is_call: reply_to.is_some(),
-            };
-            let result = match handler.hooks.iter().try_for_each(|hook| hook.before(&info)) {
-                Ok(()) => {
-                    handler.run(&core.consumer, &route, &method, args, context.clone(), &admission).await
+        let context = handler.serializer.deserialize_context(request.context);
+        // Only a server with hooks keeps a copy of the context for them; one `run` await
+        // point keeps the task's future small.
+        let (run_context, hook_context) =
+            if handler.hooks.is_empty() { (context, None) } else { (context.clone(), Some(context)) };
+        let info = hook_context.as_ref().map(|context| RequestInfo {
+            target: &handler.target,
+            method: &request.method,
+            namespace: request.namespace.as_deref(),
+            version: request.version.as_deref(),
+            kind: route.kind(),
+            context,
+            is_call: reply_to.is_some(),
+        });
+        let refusal =
+            info.as_ref().and_then(|info| handler.hooks.iter().try_for_each(|h| h.before(info)).err());
+        let (label, stopwatch) = (route.method.name, metrics::Stopwatch::start());
+        let result = match refusal {
+            // Bound synchronously so only the invocation lives across the await.
+            None => match handler.bind(&route, &request.method, request.args, run_context) {
+                Ok(invocation) => {
+                    let (result, outcome) = match admission.run(invocation, &request.method).await {
+                        Ok(Ok(value)) => (Ok(value), Outcome::Completed),
+                        Ok(Err(failure)) => (Err(failure), Outcome::Failed),
+                        Err(panicked) => (Err(panicked.to_failure(&request.method)), Outcome::Panicked),
+                    };
+                    metrics::handled(&core.consumer, label, outcome, stopwatch);
+                    result
                 }
                 Err(failure) => {
-                    tracing::debug!(class = %failure.class, "a hook refused the request");
-                    metrics::rejected(&core.consumer, route.method.name, Rejection::RefusedByHook);
+                    metrics::rejected(&core.consumer, label, Rejection::BadArguments);
                     Err(failure)
                 }
-            };
-            for hook in &handler.hooks {
-                hook.after(&info, &result);
+            },
+            Some(failure) => {
+                tracing::debug!(class = %failure.class, "a hook refused the request");
+                metrics::rejected(&core.consumer, label, Rejection::RefusedByHook);
+                Err(failure)
             }
-            result
         };
+        if let Some(info) = &info {
+            for hook in &handler.hooks {
+                hook.after(info, &result);
+            }
+        }
         if let Some(heartbeats) = heartbeats {
             heartbeats.abort();
         }
@@ -357,37 +373,27 @@ fn record_request(request: &Request) {
 /// Sends a reply from a task of its own that the drain waits for.
 fn reply_later(core: &Arc<Core<RpcHandler>>, reply_q: String, reply: Reply) {
     let task_core = Arc::clone(core);
-    core.spawn(move || async move { task_core.handler.send_reply(&reply_q, reply).await });
+    core.spawn(async move { task_core.handler.send_reply(&reply_q, reply).await });
 }
 
 impl RpcHandler {
-    /// Deserializes the arguments, binds them and runs the method in its admission.
-    async fn run(
+    /// Deserializes the arguments and binds them (with the serializer applied to the result).
+    fn bind(
         &self,
-        consumer: &str,
         route: &Route,
         method: &str,
         args: Map<String, Value>,
         context: Context,
-        admission: &Admission,
-    ) -> MethodResult {
-        let (label, stopwatch) = (route.method.name, metrics::Stopwatch::start());
+    ) -> Result<Invocation, Failure> {
         let mut bound = Map::new();
         for (name, value) in args {
-            let value = self.serializer.deserialize_entity(&context, value).map_err(|e| {
-                metrics::rejected(consumer, label, Rejection::BadArguments);
-                Failure::type_error(format!("{method}() argument '{name}': {e}"))
-            })?;
+            let value = self
+                .serializer
+                .deserialize_entity(&context, value)
+                .map_err(|e| Failure::type_error(format!("{method}() argument '{name}': {e}")))?;
             bound.insert(name, value);
         }
-        let invocation = self.wrap_result(route.invoke(context.clone(), bound), context);
-        let (result, outcome) = match admission.run(invocation, method).await {
-            Ok(Ok(value)) => (Ok(value), Outcome::Completed),
-            Ok(Err(failure)) => (Err(failure), Outcome::Failed),
-            Err(panicked) => (Err(panicked.to_failure(method)), Outcome::Panicked),
-        };
-        metrics::handled(consumer, label, outcome, stopwatch);
-        result
+        Ok(self.wrap_result(route.invoke(context.clone(), bound), context))
     }
 
     /// Applies the serializer to the result.
