@@ -62,6 +62,8 @@
 //! | `fake` | yes | the `fake://` in-memory transport ([`fake`]) |
 //! | `amqp` | yes | the `rabbit://` / `amqp://` RabbitMQ transport ([`amqp`]) |
 //! | `yaml` | yes | `RoutingConfig::from_yaml` / `from_file`: the routing notifier's YAML |
+//! | `metrics` | no | counters, gauges and histograms through the `metrics` facade ([`metrics`]) |
+//! | `opentelemetry` | no | W3C `traceparent` in message headers, linking producer and consumer spans ([`telemetry`]) |
 //!
 //! The `courier` command-line tool (`courier call`, `cast`, `notify`, `listen`) is a package of
 //! its own, `courier-cli`, so services depending on this crate compile no CLI dependencies.
@@ -86,16 +88,16 @@ pub use courier_runtime::serializer::{NoOpSerializer, Serializer};
 pub use courier_runtime::server::{DrainReport, RpcServer, RpcServerBuilder};
 pub use courier_runtime::{
     BoxError, CallOptions, Connector, Context, DEFAULT_CONTROL_EXCHANGE, Delivery, Dispatcher, Endpoint,
-    EndpointInfo, Error, Incoming, Invocation, ListenOptions, Listener, MethodInfo, MethodKind, MethodResult,
-    NotifyOptions, PendingReply, RemoteException, SendOptions, Target, Transport, TransportConfig,
-    TransportError, TransportHost, TransportUrl, Version, parse_version, register_transport,
+    EndpointInfo, Error, Headers, Incoming, Invocation, ListenOptions, Listener, MethodInfo, MethodKind,
+    MethodResult, NotifyOptions, PendingReply, RemoteException, SendOptions, Target, Transport,
+    TransportConfig, TransportError, TransportHost, TransportUrl, Version, parse_version, register_transport,
     version_is_compatible,
 };
 pub use courier_runtime::{
     Metadata, NotificationEndpoint, NotificationEndpointInfo, NotificationFilter, NotificationInvocation,
     NotificationMessage, NotificationOutcome, NotificationResult, PriorityMethod,
 };
-pub use courier_runtime::{dispatch, hook, testing, wire};
+pub use courier_runtime::{dispatch, hook, metrics, telemetry, testing, wire};
 
 /// The in-memory transport (`fake://`).
 #[cfg(feature = "fake")]

@@ -10,8 +10,10 @@ use serde_json::{Map, Value};
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use crate::metrics;
 use crate::serializer::{NoOpSerializer, Serializer};
 use crate::target::Version;
+use crate::telemetry;
 use crate::transport::{CallOptions, SendOptions};
 use crate::wire::{self, Request};
 use crate::{Context, Error, Target, Transport, TransportError};
@@ -236,13 +238,18 @@ impl RpcClient {
         let msg_id = wire::new_id();
         request.msg_id = Some(msg_id.clone());
         request.call_monitor_timeout = self.call_monitor_timeout.map(|t| t.as_secs_f64());
-        let span = tracing::debug_span!("rpc.call", %method, %msg_id, %topic);
+        let span = telemetry::call_span(&*self.transport, &self.target, &msg_id, method, context);
+        let headers = telemetry::inject(&span);
         async {
-            let options = CallOptions::new(self.timeout).with_mandatory(self.mandatory);
+            let options = CallOptions::new(self.timeout).with_mandatory(self.mandatory).with_headers(headers);
+            metrics::client_call(&topic, method);
+            let _outstanding = metrics::OutstandingReply::new(&topic);
             // The timeout bounds the whole call, publishing (and any reconnect) included.
             let deadline = Instant::now() + self.timeout;
-            let timed_out =
-                || Error::Timeout { msg_id: msg_id.clone(), topic: topic.clone(), timeout: self.timeout };
+            let timed_out = || {
+                metrics::client_timeout(&topic, method);
+                Error::Timeout { msg_id: msg_id.clone(), topic: topic.clone(), timeout: self.timeout }
+            };
             let publish = self.transport.call(&self.target, request, &options);
             let mut pending = tokio::time::timeout_at(deadline, publish).await.map_err(|_| timed_out())??;
             let mut monitor_deadline = self.call_monitor_timeout.map(|t| Instant::now() + t);
@@ -301,11 +308,20 @@ impl RpcClient {
         self.target.validate_for_send()?;
         self.check_version_cap()?;
         let request = self.build_request(context, method, args)?;
+        let span = telemetry::cast_span(&*self.transport, &self.target, method, context);
         // The client's timeout bounds publishing a cast, too (a blocked or lost broker).
-        let options = SendOptions::default().with_mandatory(self.mandatory).with_timeout(self.timeout);
-        tracing::debug!(%method, topic = ?self.target.topic, fanout = self.target.fanout, "rpc.cast");
-        self.transport.cast(&self.target, request, &options).await?;
-        Ok(())
+        let options = SendOptions::default()
+            .with_mandatory(self.mandatory)
+            .with_timeout(self.timeout)
+            .with_headers(telemetry::inject(&span));
+        async {
+            tracing::debug!(fanout = self.target.fanout, "sending a cast");
+            self.transport.cast(&self.target, request, &options).await?;
+            metrics::client_cast(self.target.topic.as_deref().unwrap_or_default(), method);
+            Ok(())
+        }
+        .instrument(span)
+        .await
     }
 }
 

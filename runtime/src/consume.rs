@@ -20,6 +20,7 @@ use tracing::Span;
 
 use crate::endpoint::MethodKind;
 use crate::executor::{Admission, Executor, ExecutorConfig};
+use crate::metrics::{self, Rejection};
 use crate::serializer::{NoOpSerializer, Serializer};
 use crate::transport::{Delivery, Incoming, Listener, Origin};
 use crate::{Error, TransportError};
@@ -210,6 +211,9 @@ pub(crate) trait Work: Send + 'static {
     /// The executor slot it needs; `None`: nothing runs it (the engine acknowledges it).
     fn kind(&self) -> Option<MethodKind>;
 
+    /// The `method` label of its metrics (a method of the dispatch table, or a priority).
+    fn method(&self) -> &'static str;
+
     /// Settles all its deliveries; the first error, if any.
     fn settle(&self, how: Settlement) -> impl Future<Output = Result<(), TransportError>> + Send;
 }
@@ -223,6 +227,9 @@ pub(crate) trait Handler: Send + Sync + Sized + 'static {
 
     /// When admitted work is acknowledged.
     const ACK: AckPolicy;
+
+    /// The `consumer` label of its metrics ([`crate::metrics`]).
+    fn consumer(&self) -> String;
 
     /// The span a message is handled in, opened on receipt (see [`consumer_span!`]).
     fn span(&self, origin: Option<&Origin>) -> Span;
@@ -285,6 +292,8 @@ macro_rules! in_span {
 pub(crate) struct Core<H> {
     pub(crate) handler: H,
     pub(crate) executor: Executor,
+    /// The `consumer` label of the metrics.
+    pub(crate) consumer: Arc<str>,
     /// Tasks spawned for messages and not finished: work, and replies sent outside it.
     tasks: AtomicUsize,
     /// Woken when `tasks` drops to zero.
@@ -308,7 +317,9 @@ impl<H: Handler> Core<H> {
     ) -> Box<dyn Listener> {
         loop {
             let Some(incoming) = next(&mut listener, &mut stopped).await else { break };
+            metrics::received(&self.consumer);
             let span = self.handler.span(incoming.origin.as_ref());
+            crate::telemetry::extract_parent(&span, &incoming.headers);
             let go_on = in_span!(span, async {
                 let Some(taken) = H::take(&self, incoming).await else { return true };
                 self.submit(self.handler.plan(taken), &mut stopped).await
@@ -325,6 +336,7 @@ impl<H: Handler> Core<H> {
     /// messages are then requeued).
     async fn submit(self: &Arc<Self>, work: H::Work, stopped: &mut watch::Receiver<bool>) -> bool {
         let Some(kind) = work.kind() else {
+            metrics::rejected(&self.consumer, work.method(), Rejection::Filtered);
             Settlement::Ack.log(work.settle(Settlement::Ack).await);
             return true;
         };
@@ -336,6 +348,7 @@ impl<H: Handler> Core<H> {
             }
             admission = self.executor.admit(kind) => admission,
         };
+        metrics::admitted(&self.consumer, work.method(), kind.as_str());
         if H::ACK == AckPolicy::OnAdmission
             && let Err(error) = work.settle(Settlement::Ack).await
         {
@@ -373,7 +386,9 @@ impl<H: BatchHandler> Core<H> {
                     },
                     () = sleep_until(deadline) => break,
                 };
+                metrics::received(&self.consumer);
                 let span = self.handler.span(incoming.origin.as_ref());
+                crate::telemetry::extract_parent(&span, &incoming.headers);
                 batch.extend(in_span!(span, H::take(&self, incoming)));
             }
             if batch.is_empty() {
@@ -486,10 +501,13 @@ pub(crate) struct Engine<H> {
 
 impl<H: Handler> Engine<H> {
     pub(crate) fn new(handler: H, executor: ExecutorConfig, drain_timeout: Option<Duration>) -> Self {
+        let consumer: Arc<str> = handler.consumer().into();
+        let executor = Executor::new(executor).with_consumer(Arc::clone(&consumer));
         Self {
             core: Arc::new(Core {
                 handler,
-                executor: Executor::new(executor),
+                executor,
+                consumer,
                 tasks: AtomicUsize::new(0),
                 idle: Notify::new(),
             }),

@@ -15,6 +15,7 @@ use futures::FutureExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::endpoint::{Invocation, MethodKind};
+use crate::metrics::Occupancy;
 use crate::wire::Failure;
 
 /// oslo's `executor_thread_pool_size`.
@@ -144,6 +145,8 @@ pub struct Executor {
     sync: Pool,
     async_: Pool,
     mode: ExecutorMode,
+    /// The `consumer` label of the waiting / in-flight gauges; none: not recorded.
+    consumer: Option<Arc<str>>,
 }
 
 impl Executor {
@@ -155,6 +158,7 @@ impl Executor {
                 sync: Pool::new(config.sync_pool, config.sync_queue),
                 async_: Pool::new(config.async_pool, config.async_queue),
                 mode: config.mode,
+                consumer: None,
             },
             ExecutorMode::Blocking => {
                 let one = Pool::new(1, 0);
@@ -163,9 +167,17 @@ impl Executor {
                     running: Arc::clone(&one.running),
                     capacity: one.capacity,
                 };
-                Self { sync: one, async_: shared, mode: config.mode }
+                Self { sync: one, async_: shared, mode: config.mode, consumer: None }
             }
         }
+    }
+
+    /// Records the waiting and in-flight gauges ([`crate::metrics`]) under this `consumer`
+    /// label.
+    #[must_use]
+    pub(crate) fn with_consumer(mut self, consumer: Arc<str>) -> Self {
+        self.consumer = Some(consumer);
+        self
     }
 
     fn pool(&self, kind: MethodKind) -> &Pool {
@@ -180,7 +192,8 @@ impl Executor {
         let pool = self.pool(kind);
         let permit =
             Arc::clone(&pool.admitted).acquire_owned().await.expect("executor semaphores are never closed");
-        Admission { _admitted: permit, running: Arc::clone(&pool.running), kind }
+        let occupancy = Occupancy::waiting(self.consumer.as_ref(), kind.as_str());
+        Admission { _admitted: permit, running: Arc::clone(&pool.running), kind, occupancy }
     }
 
     /// Messages admitted and not finished, per kind: `(sync, async)`.
@@ -225,6 +238,7 @@ pub struct Admission {
     _admitted: OwnedSemaphorePermit,
     running: Arc<Semaphore>,
     kind: MethodKind,
+    occupancy: Occupancy,
 }
 
 impl Admission {
@@ -246,6 +260,7 @@ impl Admission {
     /// runtime is shutting down).
     pub async fn run<T: Send + 'static>(&self, invocation: Invocation<T>, name: &str) -> Result<T, Panicked> {
         let _slot = self.running.acquire().await.expect("executor semaphores are never closed");
+        let _running = self.occupancy.start();
         match invocation {
             Invocation::Sync(call) => match tokio::task::spawn_blocking(call).await {
                 Ok(value) => Ok(value),

@@ -14,6 +14,7 @@ pub mod endpoint;
 pub mod error;
 pub mod executor;
 pub mod hook;
+pub mod metrics;
 mod notification_dispatch;
 pub mod notification_endpoint;
 pub mod notification_filter;
@@ -22,6 +23,7 @@ pub mod notify;
 pub mod serializer;
 pub mod server;
 pub mod target;
+pub mod telemetry;
 pub mod testing;
 pub mod transport;
 pub mod url;
@@ -48,7 +50,7 @@ pub use serializer::{NoOpSerializer, Serializer};
 pub use server::{DrainReport, RpcServer, RpcServerBuilder};
 pub use target::{Target, Version, parse_version, version_is_compatible};
 pub use transport::{
-    CallOptions, Connector, DEFAULT_CONTROL_EXCHANGE, Delivery, Incoming, ListenOptions, Listener,
+    CallOptions, Connector, DEFAULT_CONTROL_EXCHANGE, Delivery, Headers, Incoming, ListenOptions, Listener,
     NotifyOptions, PendingReply, SendOptions, Transport, TransportConfig, connect, connect_url,
     register_transport,
 };

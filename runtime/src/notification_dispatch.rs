@@ -10,6 +10,7 @@ use crate::Transport;
 use crate::consume::{AckPolicy, BatchHandler, Core, Handler, Settlement, Work, consumer_span};
 use crate::endpoint::MethodKind;
 use crate::executor::Admission;
+use crate::metrics::{self, Outcome, Rejection};
 use crate::notification_endpoint::{Metadata, NotificationEndpoint, NotificationMessage, NotificationResult};
 use crate::notification_filter::NotificationFilter;
 use crate::notify::Priority;
@@ -60,6 +61,10 @@ impl Work for Plan {
         self.0.iter().find_map(|g| g.steps.first()).map(|(c, _)| c.kind)
     }
 
+    fn method(&self) -> &'static str {
+        self.0.first().map_or(metrics::UNKNOWN_METHOD, |g| g.priority.as_str())
+    }
+
     async fn settle(&self, how: Settlement) -> Result<(), TransportError> {
         let mut result = Ok(());
         for delivery in self.0.iter().flat_map(|g| &g.deliveries) {
@@ -78,6 +83,17 @@ impl Handler for NotificationHandler {
 
     const ACK: AckPolicy = AckPolicy::AfterHandling;
 
+    /// The pool, or the topics listened to.
+    fn consumer(&self) -> String {
+        if let Some(pool) = &self.pool {
+            return pool.clone();
+        }
+        let mut topics: Vec<&str> =
+            self.subscriptions.iter().filter_map(|(t, _)| t.topic.as_deref()).collect();
+        topics.dedup();
+        topics.join(",")
+    }
+
     fn span(&self, origin: Option<&Origin>) -> Span {
         consumer_span!(
             "notification.receive",
@@ -91,7 +107,11 @@ impl Handler for NotificationHandler {
     }
 
     async fn take(core: &Arc<Core<Self>>, incoming: Incoming) -> Option<Taken> {
-        take(&core.handler, incoming).await
+        let taken = take(&core.handler, incoming).await;
+        if let Err(reason) = &taken {
+            metrics::rejected(&core.consumer, metrics::UNKNOWN_METHOD, *reason);
+        }
+        taken.ok()
     }
 
     fn plan(&self, taken: Taken) -> Plan {
@@ -151,8 +171,8 @@ impl BatchHandler for NotificationHandler {
     }
 }
 
-/// Decodes a message; what cannot be handled is settled here.
-async fn take(handler: &NotificationHandler, incoming: Incoming) -> Option<Taken> {
+/// Decodes a message; what cannot be handled is settled here, and why is returned.
+async fn take(handler: &NotificationHandler, incoming: Incoming) -> Result<Taken, Rejection> {
     let Incoming { message, delivery, .. } = incoming;
     let notification =
         match message.map_err(TransportError::from).and_then(|m| Ok(Notification::from_message(m)?)) {
@@ -160,14 +180,14 @@ async fn take(handler: &NotificationHandler, incoming: Incoming) -> Option<Taken
             Err(error) => {
                 tracing::warn!(%error, "rejecting an undecodable notification");
                 Settlement::Reject.settle(&*delivery).await;
-                return None;
+                return Err(Rejection::Undecodable);
             }
         };
     record_notification(&notification);
     let Some(priority) = Priority::from_wire(&notification.priority) else {
         tracing::warn!(priority = %notification.priority, "unknown notification priority; dropping the message");
         Settlement::Ack.settle(&*delivery).await;
-        return None;
+        return Err(Rejection::Malformed);
     };
     let context = handler.serializer.deserialize_context(notification.context);
     let payload = match handler.serializer.deserialize_entity(&context, notification.payload) {
@@ -176,14 +196,14 @@ async fn take(handler: &NotificationHandler, incoming: Incoming) -> Option<Taken
             // As oslo: a dispatch error counts as handled.
             tracing::error!(%error, event_type = %notification.event_type, "the serializer refused a notification payload; dropping it");
             Settlement::Ack.settle(&*delivery).await;
-            return None;
+            return Err(Rejection::Malformed);
         }
     };
     let message =
         NotificationMessage::new(priority, notification.publisher_id, notification.event_type, payload)
             .with_context(context)
             .with_metadata(Metadata::new(notification.message_id, notification.timestamp));
-    Some(Taken { message, delivery })
+    Ok(Taken { message, delivery })
 }
 
 /// Runs a group's endpoint chain, then acknowledges or requeues its messages.
@@ -198,10 +218,15 @@ async fn run_group(core: &Core<NotificationHandler>, group: Group, admission: &m
             }
         };
         let invocation = Arc::clone(&callback.endpoint).invoke(group.priority, messages);
-        let outcome = admitted
-            .run(invocation, &callback.name)
-            .await
-            .unwrap_or_else(|panicked| Err(format!("method {} {panicked}", callback.name)));
+        let stopwatch = metrics::Stopwatch::start();
+        let ran = admitted.run(invocation, &callback.name).await;
+        let how = match &ran {
+            Ok(Ok(_)) => Outcome::Completed,
+            Ok(Err(_)) => Outcome::Failed,
+            Err(_) => Outcome::Panicked,
+        };
+        metrics::handled(&core.consumer, group.priority.as_str(), how, stopwatch);
+        let outcome = ran.unwrap_or_else(|panicked| Err(format!("method {} {panicked}", callback.name)));
         match outcome {
             Ok(NotificationResult::Handled) => {}
             Ok(NotificationResult::Requeue) => {

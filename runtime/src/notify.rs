@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
+use tracing::Instrument;
 
 mod driver;
 mod log_driver;
@@ -40,6 +41,7 @@ use crate::context::Context;
 use crate::error::Error;
 use crate::serializer::{NoOpSerializer, Serializer};
 use crate::target::Target;
+use crate::telemetry;
 use crate::transport::{NotifyOptions, Transport};
 use crate::wire::{self, Notification};
 
@@ -348,14 +350,14 @@ impl Notifier {
                     let mut first = Ok(());
                     for routed in config.drivers_for(event_type, priority) {
                         tracing::debug!(event_type, driver = %routed, "routing a notification");
-                        let result = self.deliver(routed, priority, &notification).await;
+                        let result = self.deliver(context, routed, priority, &notification).await;
                         if first.is_ok() {
                             first = result;
                         }
                     }
                     first
                 }
-                other => self.deliver(other, priority, &notification).await,
+                other => self.deliver(context, other, priority, &notification).await,
             };
             if let Err(error) = result {
                 first_error.get_or_insert(error);
@@ -367,13 +369,14 @@ impl Notifier {
     /// Hands a notification to one driver (a routing config never holds a routing driver).
     async fn deliver(
         &self,
+        context: &Context,
         driver: &NotifierDriver,
         priority: Priority,
         notification: &Notification,
     ) -> Result<(), Error> {
         match driver {
             NotifierDriver::MessagingV2 | NotifierDriver::Messaging => {
-                self.publish(priority, notification, driver == &NotifierDriver::MessagingV2).await
+                self.publish(context, priority, notification, driver == &NotifierDriver::MessagingV2).await
             }
             NotifierDriver::Log => {
                 log_driver::emit(priority, &oslo_message(notification));
@@ -395,22 +398,38 @@ impl Notifier {
     /// The messaging drivers: one publish per topic, on `<topic>.<priority>`.
     async fn publish(
         &self,
+        context: &Context,
         priority: Priority,
         notification: &Notification,
         envelope: bool,
     ) -> Result<(), Error> {
         let event_type = notification.event_type.as_str();
-        let options = NotifyOptions::default().with_envelope(envelope).with_retry(self.retry);
         let mut first_error = None;
         for topic in self.topics.iter() {
             let mut target = Target::new(topic.as_str());
             target.exchange.clone_from(&self.exchange);
             let mut message = notification.clone();
             message.unique_id = Some(wire::new_id());
-            tracing::debug!(
-                %topic, %priority, event_type, message_id = %message.message_id, "publishing a notification"
+            let span = telemetry::notify_span(
+                &*self.transport,
+                &target,
+                priority.as_str(),
+                &message.message_id,
+                event_type,
+                context,
             );
-            if let Err(error) = self.transport.notify(&target, priority, message, &options).await {
+            let options = NotifyOptions::default()
+                .with_envelope(envelope)
+                .with_retry(self.retry)
+                .with_headers(telemetry::inject(&span));
+            let result = async {
+                tracing::debug!(%topic, %priority, event_type, "publishing a notification");
+                self.transport.notify(&target, priority, message, &options).await
+            }
+            .instrument(span)
+            .await;
+            crate::metrics::notification_published(topic, priority.as_str(), result.is_ok());
+            if let Err(error) = result {
                 tracing::warn!(%error, %topic, %priority, event_type, "could not publish a notification");
                 first_error.get_or_insert(Error::from(error));
             }

@@ -18,6 +18,7 @@ use crate::dispatch::{Dispatcher, Route};
 use crate::endpoint::{Endpoint, Invocation, MethodKind};
 use crate::executor::Admission;
 use crate::hook::{Hook, RequestInfo};
+use crate::metrics::{self, Outcome, Rejection};
 use crate::serializer::Serializer;
 use crate::transport::{Delivery, Incoming, ListenOptions, Origin};
 use crate::wire::{self, Failure, Reply, Request};
@@ -198,6 +199,10 @@ impl Work for Call {
         Some(self.route.kind())
     }
 
+    fn method(&self) -> &'static str {
+        self.route.method.name
+    }
+
     async fn settle(&self, how: Settlement) -> Result<(), TransportError> {
         how.apply(&*self.delivery).await
     }
@@ -208,6 +213,11 @@ impl Handler for RpcHandler {
     type Work = Call;
 
     const ACK: AckPolicy = AckPolicy::OnAdmission;
+
+    fn consumer(&self) -> String {
+        let part = |p: &Option<String>| p.clone().unwrap_or_default();
+        format!("{}.{}", part(&self.target.topic), part(&self.target.server))
+    }
 
     fn span(&self, origin: Option<&Origin>) -> Span {
         consumer_span!(
@@ -228,6 +238,7 @@ impl Handler for RpcHandler {
             Ok(message) => message,
             Err(error) => {
                 tracing::warn!(%error, "rejecting an undecodable message");
+                metrics::rejected(&core.consumer, metrics::UNKNOWN_METHOD, Rejection::Undecodable);
                 Settlement::Reject.settle(&*delivery).await;
                 return None;
             }
@@ -240,6 +251,7 @@ impl Handler for RpcHandler {
                     Span::current().record("messaging.message.id", msg_id.as_str());
                 }
                 tracing::warn!(%error, "rejecting a malformed request");
+                metrics::rejected(&core.consumer, metrics::UNKNOWN_METHOD, Rejection::Malformed);
                 Settlement::Reject.settle(&*delivery).await;
                 if let Some((reply_q, msg_id)) = reply_to {
                     let failure =
@@ -257,6 +269,12 @@ impl Handler for RpcHandler {
             }
             Err(failure) => {
                 tracing::info!(class = %failure.class, "{}", failure.message);
+                // The method name came off the wire: not a label (unbounded).
+                let reason = match failure.class.as_str() {
+                    "UnsupportedVersion" => Rejection::UnsupportedVersion,
+                    _ => Rejection::NoSuchMethod,
+                };
+                metrics::rejected(&core.consumer, metrics::UNKNOWN_METHOD, reason);
                 Settlement::Ack.settle(&*delivery).await;
                 if let Some((reply_q, msg_id)) = reply_address(&request) {
                     reply_later(core, reply_q, Reply::failure(failure).with_msg_id(msg_id));
@@ -291,17 +309,27 @@ impl Handler for RpcHandler {
         });
         let refusal =
             info.as_ref().and_then(|info| handler.hooks.iter().try_for_each(|h| h.before(info)).err());
+        let (label, stopwatch) = (route.method.name, metrics::Stopwatch::start());
         let result = match refusal {
             // Bound synchronously so only the invocation lives across the await.
             None => match handler.bind(&route, &request.method, request.args, run_context) {
-                Ok(invocation) => admission
-                    .run(invocation, &request.method)
-                    .await
-                    .unwrap_or_else(|panicked| Err(panicked.to_failure(&request.method))),
-                Err(failure) => Err(failure),
+                Ok(invocation) => {
+                    let (result, outcome) = match admission.run(invocation, &request.method).await {
+                        Ok(Ok(value)) => (Ok(value), Outcome::Completed),
+                        Ok(Err(failure)) => (Err(failure), Outcome::Failed),
+                        Err(panicked) => (Err(panicked.to_failure(&request.method)), Outcome::Panicked),
+                    };
+                    metrics::handled(&core.consumer, label, outcome, stopwatch);
+                    result
+                }
+                Err(failure) => {
+                    metrics::rejected(&core.consumer, label, Rejection::BadArguments);
+                    Err(failure)
+                }
             },
             Some(failure) => {
                 tracing::debug!(class = %failure.class, "a hook refused the request");
+                metrics::rejected(&core.consumer, label, Rejection::RefusedByHook);
                 Err(failure)
             }
         };
@@ -415,6 +443,7 @@ impl RpcHandler {
     async fn send_reply(&self, reply_q: &str, reply: Reply) {
         if let Err(error) = self.transport.reply(reply_q, reply).await {
             tracing::warn!(%error, %reply_q, "could not send a reply");
+            metrics::reply_failed(&self.consumer());
         }
     }
 }

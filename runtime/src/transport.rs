@@ -76,7 +76,22 @@ pub trait Transport: Send + Sync + fmt::Debug + 'static {
 
     /// Releases connections and consumers; the transport is unusable afterwards.
     async fn cleanup(&self);
+
+    /// The broker kind, as OpenTelemetry's `messaging.system` span field (`rabbitmq`, ...).
+    fn messaging_system(&self) -> &'static str {
+        "unknown"
+    }
+
+    /// The exchange a target without one goes to (the configured control exchange).
+    fn control_exchange(&self) -> &str {
+        DEFAULT_CONTROL_EXCHANGE
+    }
 }
+
+/// Message headers beside the body (AMQP `headers`): W3C trace context (`traceparent`,
+/// `tracestate`) when the `opentelemetry` feature propagates it. Empty by default, and then
+/// nothing is added on the wire.
+pub type Headers = std::collections::BTreeMap<String, String>;
 
 /// Options of a call.
 #[derive(Clone, Debug)]
@@ -86,19 +101,28 @@ pub struct CallOptions {
     pub timeout: Duration,
     /// Ask the broker to return the request when no queue is bound (fail fast).
     pub mandatory: bool,
+    /// Headers to publish beside the request.
+    pub headers: Headers,
 }
 
 impl CallOptions {
     /// Options with a timeout.
     #[must_use]
     pub fn new(timeout: Duration) -> Self {
-        Self { timeout, mandatory: false }
+        Self { timeout, mandatory: false, headers: Headers::new() }
     }
 
     /// Sets mandatory delivery.
     #[must_use]
     pub fn with_mandatory(mut self, mandatory: bool) -> Self {
         self.mandatory = mandatory;
+        self
+    }
+
+    /// Sets the headers published beside the request.
+    #[must_use]
+    pub fn with_headers(mut self, headers: Headers) -> Self {
+        self.headers = headers;
         self
     }
 }
@@ -112,6 +136,8 @@ pub struct SendOptions {
     /// How long publishing (reconnects and the broker's confirm included) may take; the
     /// transport's own default when `None`.
     pub timeout: Option<Duration>,
+    /// Headers to publish beside the request.
+    pub headers: Headers,
 }
 
 impl SendOptions {
@@ -128,6 +154,13 @@ impl SendOptions {
         self.timeout = Some(timeout);
         self
     }
+
+    /// Sets the headers published beside the request.
+    #[must_use]
+    pub fn with_headers(mut self, headers: Headers) -> Self {
+        self.headers = headers;
+        self
+    }
 }
 
 /// Options of a notification publish.
@@ -139,11 +172,13 @@ pub struct NotifyOptions {
     /// How often to retry the publish on connection errors (oslo's `retry`): `None` forever,
     /// `Some(0)` never, `Some(n)` up to `n` times.
     pub retry: Option<u32>,
+    /// Headers to publish beside the notification.
+    pub headers: Headers,
 }
 
 impl Default for NotifyOptions {
     fn default() -> Self {
-        Self { envelope: true, retry: None }
+        Self { envelope: true, retry: None, headers: Headers::new() }
     }
 }
 
@@ -159,6 +194,13 @@ impl NotifyOptions {
     #[must_use]
     pub fn with_retry(mut self, retry: Option<u32>) -> Self {
         self.retry = retry;
+        self
+    }
+
+    /// Sets the headers published beside the notification.
+    #[must_use]
+    pub fn with_headers(mut self, headers: Headers) -> Self {
+        self.headers = headers;
         self
     }
 }
@@ -258,6 +300,8 @@ pub struct Incoming {
     /// The broker delivered it before (AMQP's `redelivered` flag): it was requeued, or its
     /// consumer went away before settling it. It may have been handled already.
     pub redelivered: bool,
+    /// The headers it was published with (string values only; empty when none).
+    pub headers: Headers,
     /// Where it came from, when the transport says (for spans and logs).
     pub origin: Option<Origin>,
 }
@@ -266,13 +310,20 @@ impl Incoming {
     /// Pairs a message with its delivery handle (a first delivery).
     #[must_use]
     pub fn new(message: Result<Message, WireError>, delivery: Box<dyn Delivery>) -> Self {
-        Self { message, delivery, redelivered: false, origin: None }
+        Self { message, delivery, redelivered: false, headers: Headers::new(), origin: None }
     }
 
     /// Sets the redelivered flag.
     #[must_use]
     pub fn with_redelivered(mut self, redelivered: bool) -> Self {
         self.redelivered = redelivered;
+        self
+    }
+
+    /// Sets the headers it was published with.
+    #[must_use]
+    pub fn with_headers(mut self, headers: Headers) -> Self {
+        self.headers = headers;
         self
     }
 
@@ -292,6 +343,7 @@ impl fmt::Debug for Incoming {
         f.debug_struct("Incoming")
             .field("message", &message)
             .field("redelivered", &self.redelivered)
+            .field("headers", &self.headers)
             .field("origin", &self.origin)
             .finish_non_exhaustive()
     }

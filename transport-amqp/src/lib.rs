@@ -278,6 +278,7 @@ impl Transport for RabbitTransport {
             body: wire::encode_envelope(&request.into_message()),
             expiration: Some(options.timeout.as_millis().max(1).to_string()),
             mandatory: options.mandatory,
+            headers: options.headers.clone(),
         };
         tracing::debug!(%msg_id, exchange = %message.exchange_name, routing_key = %message.routing_key, "sending call");
         self.publisher.publish(&message, deadline).await?;
@@ -300,6 +301,7 @@ impl Transport for RabbitTransport {
             body: wire::encode_envelope(&request.into_message()),
             expiration: None,
             mandatory: options.mandatory,
+            headers: options.headers.clone(),
         };
         self.publisher.publish(&message, Instant::now() + options.timeout.unwrap_or(PUBLISH_TIMEOUT)).await
     }
@@ -321,6 +323,7 @@ impl Transport for RabbitTransport {
             body: wire::encode_envelope(&reply.into_message()),
             expiration: None,
             mandatory: self.broker.options().direct_mandatory_flag,
+            headers: courier_runtime::Headers::new(),
         };
         let started = Instant::now();
         let give_up = started + self.broker.options().missing_consumer_retry_timeout();
@@ -369,6 +372,7 @@ impl Transport for RabbitTransport {
             body,
             expiration: None,
             mandatory: false,
+            headers: options.headers.clone(),
         };
         // oslo's `retry`: `None` reconnects for as long as it takes, as oslo does.
         let deadline = match options.retry {
@@ -441,5 +445,13 @@ impl Transport for RabbitTransport {
         }
         self.replies.join().await;
         self.publisher.close().await;
+    }
+
+    fn messaging_system(&self) -> &'static str {
+        "rabbitmq"
+    }
+
+    fn control_exchange(&self) -> &str {
+        &self.control_exchange
     }
 }

@@ -17,13 +17,14 @@ use std::time::Duration;
 
 use courier_runtime::transport::Origin;
 use courier_runtime::wire::{self, Message};
-use courier_runtime::{Delivery, Incoming, Listener, TransportError};
+use courier_runtime::{Delivery, Headers, Incoming, Listener, TransportError};
 use futures::StreamExt;
 use futures::stream::SelectAll;
 use lapin::options::{
     BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicQosOptions, BasicRejectOptions,
     QueueDeleteOptions,
 };
+use lapin::types::AMQPValue;
 use lapin::{Acker, Channel, Connection, Consumer};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -226,6 +227,23 @@ impl AmqpListener {
     }
 }
 
+/// The string-valued AMQP headers (trace context); others are not the runtime's business.
+fn string_headers(table: Option<&lapin::types::FieldTable>) -> Headers {
+    let Some(table) = table else { return Headers::new() };
+    table
+        .inner()
+        .iter()
+        .filter_map(|(key, value)| {
+            let text = match value {
+                AMQPValue::LongString(text) => std::str::from_utf8(text.as_bytes()).ok()?.to_owned(),
+                AMQPValue::ShortString(text) => text.as_str().to_owned(),
+                _ => return None,
+            };
+            Some((key.as_str().to_owned(), text))
+        })
+        .collect()
+}
+
 fn unique_id(message: &Message) -> Option<String> {
     message.get("_unique_id").and_then(|v| v.as_str()).map(str::to_owned)
 }
@@ -268,11 +286,15 @@ impl Listener for AmqpListener {
             if let Err(error) = &message {
                 tracing::debug!(%error, routing_key = %delivery.routing_key, "undecodable message");
             }
+            let headers = string_headers(delivery.properties.headers().as_ref());
             let origin = Origin::new("rabbitmq", delivery.exchange.as_str(), delivery.routing_key.as_str());
             let redelivered = delivery.redelivered;
             let settle = AmqpDelivery { acker: delivery.acker, record_on_ack };
             return Some(
-                Incoming::new(message, Box::new(settle)).with_origin(origin).with_redelivered(redelivered),
+                Incoming::new(message, Box::new(settle))
+                    .with_headers(headers)
+                    .with_origin(origin)
+                    .with_redelivered(redelivered),
             );
         }
     }

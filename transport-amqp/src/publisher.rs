@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use courier_runtime::TransportError;
+use courier_runtime::{Headers, TransportError};
 use futures::StreamExt;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, Event};
@@ -35,6 +35,8 @@ pub(crate) struct Outgoing {
     /// Per-message TTL in milliseconds (calls).
     pub(crate) expiration: Option<String>,
     pub(crate) mandatory: bool,
+    /// AMQP headers (trace context); none on the wire when empty.
+    pub(crate) headers: Headers,
 }
 
 /// The open connection and its publishing channel.
@@ -69,13 +71,23 @@ impl std::fmt::Debug for Publisher {
     }
 }
 
-fn properties(expiration: Option<&str>) -> BasicProperties {
+fn properties(expiration: Option<&str>, headers: &Headers) -> BasicProperties {
+    let mut table = lapin::types::FieldTable::default();
+    for (key, value) in headers {
+        // AMQP header names are short strings (at most 255 bytes).
+        match lapin::types::ShortString::try_new(key.as_str()) {
+            Ok(key) => {
+                table.insert(key, lapin::types::AMQPValue::LongString(value.as_str().into()));
+            }
+            Err(error) => tracing::debug!(%error, "leaving out a header with too long a name"),
+        }
+    }
     let properties = BasicProperties::default()
         .with_content_type("application/json".into())
         .with_content_encoding("utf-8".into())
         .with_delivery_mode(2)
         .with_priority(0)
-        .with_headers(lapin::types::FieldTable::default());
+        .with_headers(table);
     match expiration {
         Some(ms) => properties.with_expiration(ms.into()),
         None => properties,
@@ -295,7 +307,7 @@ async fn attempt_publish(
             message.routing_key.as_str().into(),
             BasicPublishOptions { mandatory: message.mandatory, ..BasicPublishOptions::default() },
             &message.body,
-            properties(message.expiration.as_deref()),
+            properties(message.expiration.as_deref(), &message.headers),
         )
         .await
         .map_err(classify)?

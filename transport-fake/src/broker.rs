@@ -6,21 +6,23 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 
-use courier_runtime::TransportError;
 use courier_runtime::wire::Reply;
+use courier_runtime::{Headers, TransportError};
 
-/// One message body in a queue, with its expiry (a call's timeout).
+/// One message body in a queue, with its expiry (a call's timeout) and headers.
 #[derive(Clone, Debug)]
 pub(crate) struct Stored {
     pub(crate) body: Vec<u8>,
     pub(crate) expires_at: Option<Instant>,
     /// Delivered before and put back (requeued, or taken back by a dropped connection).
     pub(crate) redelivered: bool,
+    /// The headers it was published with.
+    pub(crate) headers: Headers,
 }
 
 impl Stored {
-    pub(crate) fn new(body: Vec<u8>, expires_at: Option<Instant>) -> Self {
-        Self { body, expires_at, redelivered: false }
+    pub(crate) fn new(body: Vec<u8>, expires_at: Option<Instant>, headers: Headers) -> Self {
+        Self { body, expires_at, redelivered: false, headers }
     }
 
     /// The same message, flagged as a broker flags a message it delivers again.

@@ -40,7 +40,7 @@ use tokio::time::Instant;
 use courier_runtime::transport::Origin;
 use courier_runtime::wire::{self, Notification, Reply, Request};
 use courier_runtime::{
-    CallOptions, Delivery, Incoming, ListenOptions, Listener, NotifyOptions, PendingReply, Priority,
+    CallOptions, Delivery, Headers, Incoming, ListenOptions, Listener, NotifyOptions, PendingReply, Priority,
     SendOptions, Target, Transport, TransportConfig, TransportError, TransportUrl,
 };
 
@@ -124,7 +124,7 @@ pub fn queued(exchange: &str, topic: &str) -> usize {
 pub fn publish_raw(exchange: &str, routing_key: &str, body: impl Into<Vec<u8>>) {
     let body = body.into();
     for queue in broker().topic_targets(exchange, routing_key, true) {
-        queue.push_back(Stored::new(body.clone(), None));
+        queue.push_back(Stored::new(body.clone(), None, Headers::new()));
     }
 }
 
@@ -153,6 +153,7 @@ impl FakeTransport {
         body: Vec<u8>,
         mandatory: bool,
         expires_at: Option<Instant>,
+        headers: &Headers,
     ) -> Result<(), TransportError> {
         let topic =
             target.topic.as_deref().ok_or(TransportError::Refused("a topic is required to send".into()))?;
@@ -178,7 +179,7 @@ impl FakeTransport {
             return Err(TransportError::Undeliverable { exchange: exchange.to_owned(), routing_key });
         }
         for queue in queues {
-            queue.push_back(Stored::new(body.clone(), expires_at));
+            queue.push_back(Stored::new(body.clone(), expires_at, headers.clone()));
         }
         Ok(())
     }
@@ -210,7 +211,7 @@ impl Transport for FakeTransport {
             })
         };
         if fate == Fate::Deliver {
-            self.deliver(target, body, options.mandatory, expires_at)?;
+            self.deliver(target, body, options.mandatory, expires_at, &options.headers)?;
         }
         Ok(pending)
     }
@@ -225,7 +226,13 @@ impl Transport for FakeTransport {
             return Ok(());
         }
         request.unique_id = Some(wire::new_id());
-        self.deliver(target, wire::encode_envelope(&request.into_message()), options.mandatory, None)
+        self.deliver(
+            target,
+            wire::encode_envelope(&request.into_message()),
+            options.mandatory,
+            None,
+            &options.headers,
+        )
     }
 
     async fn reply(&self, reply_q: &str, mut reply: Reply) -> Result<(), TransportError> {
@@ -269,7 +276,7 @@ impl Transport for FakeTransport {
         let routing = format!("{topic}.{}", priority.as_str());
         let queues = broker().topic_targets(self.exchange(target), &routing, true);
         for queue in queues {
-            queue.push_back(Stored::new(body.clone(), None));
+            queue.push_back(Stored::new(body.clone(), None, options.headers.clone()));
         }
         Ok(())
     }
@@ -317,6 +324,14 @@ impl Transport for FakeTransport {
             queues.push((broker.topic_queue(exchange, &routing, pool), origin(exchange, routing)));
         }
         Ok(Box::new(FakeListener::new(queues, self.faults.clone())))
+    }
+
+    fn messaging_system(&self) -> &'static str {
+        "fake"
+    }
+
+    fn control_exchange(&self) -> &str {
+        &self.control_exchange
     }
 
     async fn cleanup(&self) {
@@ -376,6 +391,7 @@ impl Listener for FakeListener {
                 if let Some(stored) = queue.pop(newest_first) {
                     let message = wire::decode_body(&stored.body);
                     let redelivered = stored.redelivered;
+                    let headers = stored.headers.clone();
                     let unsettled = Unsettled::new(Arc::clone(queue), stored, faults.cloned());
                     // Held (unsettled) during the delay, as a message in flight on the network.
                     if let Some(delay) = faults.and_then(|f| f.delay()) {
@@ -385,6 +401,7 @@ impl Listener for FakeListener {
                     return Some(
                         Incoming::new(message, Box::new(delivery))
                             .with_redelivered(redelivered)
+                            .with_headers(headers)
                             .with_origin(origin.clone()),
                     );
                 }
