@@ -3,6 +3,7 @@
 //! `NotificationListener`, and a courier `Notifier` feeding a Python `NotificationListener`
 //! (`tests/python/notification_listener.py`).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use courier::testing::{NotificationTap, Tapped};
@@ -26,6 +27,14 @@ async fn courier_listener(topic: &str) -> (NotificationListener, mpsc::Receiver<
         .expect("a valid listener");
     listener.start().await.expect("the listener consumes");
     (listener, tapped)
+}
+
+async fn next_notification(rx: &mut mpsc::Receiver<Tapped>) -> NotificationMessage {
+    tokio::time::timeout(PATIENCE, rx.recv())
+        .await
+        .expect("a notification within PATIENCE")
+        .expect("the listener is running")
+        .ack()
 }
 
 async fn received(rx: &mut mpsc::Receiver<Tapped>, event_type: &str) -> NotificationMessage {
@@ -83,8 +92,14 @@ async fn python_notifier_reaches_courier(driver: &str) {
             .await;
         assert_eq!(answer["ok"], true, "{answer}");
     }
+    // Each priority has its own queue: the five may arrive in any order.
+    let mut arrived = BTreeMap::new();
+    while arrived.len() < 5 {
+        let message = next_notification(&mut rx).await;
+        arrived.insert(message.event_type.clone(), message);
+    }
     for priority in ["info", "warn", "error", "audit", "sample"] {
-        let message = received(&mut rx, &format!("compute.instance.{priority}")).await;
+        let message = &arrived[&format!("compute.instance.{priority}")];
         assert_eq!(message.priority, priority.parse::<Priority>().unwrap());
         assert_eq!(message.publisher_id, "compute.host1");
         assert_eq!(message.payload, payload);
@@ -145,13 +160,14 @@ async fn courier_notifier_reaches_python(driver: NotifierDriver) {
         let event_type = format!("compute.instance.{priority}");
         notifier.notify(&ctx, priority, &event_type, &payload).await.expect("publish");
     }
+    // Each priority has its own queue: they may arrive in any order.
+    let mut arrived = BTreeMap::new();
+    while arrived.len() < Priority::ALL.len() {
+        let seen = listener.wait_json(PATIENCE, "a notification", |v| v["event"] == "notification").await;
+        arrived.insert(seen["event_type"].as_str().expect("an event type").to_owned(), seen);
+    }
     for priority in Priority::ALL {
-        let event_type = format!("compute.instance.{priority}");
-        let seen = listener
-            .wait_json(PATIENCE, &event_type, |v| {
-                v["event"] == "notification" && v["event_type"] == event_type
-            })
-            .await;
+        let seen = &arrived[&format!("compute.instance.{priority}")];
         assert_eq!(seen["priority"], priority.as_str(), "{seen}");
         assert_eq!(seen["publisher_id"], "compute.host9", "{seen}");
         assert_eq!(seen["payload"], payload, "{seen}");
