@@ -87,9 +87,9 @@ pub use courier_runtime::notify::{
 pub use courier_runtime::serializer::{NoOpSerializer, Serializer};
 pub use courier_runtime::server::{DrainReport, RpcServer, RpcServerBuilder};
 pub use courier_runtime::{
-    BoxError, CallOptions, Connector, Context, DEFAULT_CONTROL_EXCHANGE, Delivery, Dispatcher, Endpoint,
-    EndpointInfo, Error, Headers, Incoming, Invocation, ListenOptions, Listener, MethodInfo, MethodKind,
-    MethodResult, NotifyOptions, PendingReply, RemoteException, SendOptions, Target, Transport,
+    AccessPolicy, BoxError, CallOptions, Connector, Context, DEFAULT_CONTROL_EXCHANGE, Delivery, Dispatcher,
+    Endpoint, EndpointInfo, Error, Headers, Incoming, Invocation, ListenOptions, Listener, MethodInfo,
+    MethodKind, MethodResult, NotifyOptions, PendingReply, RemoteException, SendOptions, Target, Transport,
     TransportConfig, TransportError, TransportHost, TransportUrl, Version, parse_version, register_transport,
     version_is_compatible,
 };

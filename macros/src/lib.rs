@@ -93,7 +93,10 @@ use proc_macro::TokenStream;
 ///
 /// Every method of the block is exposed, `pub` or not: the block is the declaration. Leave one
 /// out with `#[rpc(skip)]`, or give it a name starting with `_`, which oslo's dispatcher never
-/// calls. Name it differently on the wire with `#[rpc(name = "wire_name")]`.
+/// calls. Name it differently on the wire with `#[rpc(name = "wire_name")]`. Mark it
+/// `#[rpc(expose)]` (oslo's `@expose`, recorded as `MethodInfo::exposed`) to keep it callable
+/// on a server built with `with_access_policy(AccessPolicy::Explicit)`, which serves only such
+/// methods; attributes combine: `#[rpc(expose, name = "get_console")]`.
 ///
 /// - **Kind.** `fn` runs on the blocking pool (`spawn_blocking`), `async fn` as a tokio task:
 ///   the `MethodKind` of its table row. Port a service to async one method at a time.
@@ -119,8 +122,8 @@ use proc_macro::TokenStream;
 ///
 /// For `impl Compute`:
 ///
-/// - `Compute::RPC_METHODS: &'static [MethodInfo]`, the dispatch table: wire name, kind and
-///   argument names per row, in declaration order.
+/// - `Compute::RPC_METHODS: &'static [MethodInfo]`, the dispatch table: wire name, kind,
+///   argument names and the `expose` marker per row, in declaration order.
 /// - `impl courier::Endpoint for Compute`: `info()` (type name, namespace, version, table) and
 ///   `invoke(self: Arc<Self>, row, context, args)`, which binds a row into an `Invocation`.
 ///   Serve it with the runtime's server; the runtime finds the row by name.
@@ -144,7 +147,7 @@ use proc_macro::TokenStream;
 /// - Patterns such as `(a, b): (u32, u32)`: the identifier is the keyword name; bind a name.
 /// - Borrowed arguments (`&str`, `&[u8]`): arguments are decoded into owned values; take
 ///   `String`, `Vec<u8>`.
-/// - `unsafe fn`; `&mut Context` or a second `Context` parameter.
+/// - `unsafe fn`; `&mut Context` or a second `Context` parameter; `#[rpc(skip, expose)]`.
 /// - `#[rpc(name = "_x")]` (private, never callable), an empty name, or two methods with one
 ///   wire name.
 /// - A method named `new` or `inner`, or `foo` next to `cast_foo`, which would collide in the

@@ -14,6 +14,47 @@ pub const DEFAULT_VERSION: &str = "1.0";
 /// oslo's built-in ping method, served when enabled.
 pub const PING_METHOD: &str = "oslo_rpc_server_ping";
 
+/// Which endpoint methods a request may call: oslo's `access_policy` of `get_rpc_server`.
+///
+/// The policy applies to every endpoint of a server, [`with_ping`](Dispatcher::with_ping)'s
+/// included (as in oslo, its ping method is not marked exposed, so [`Explicit`](Self::Explicit)
+/// hides it). A hidden method is answered as a missing one: `NoSuchMethod`.
+///
+/// ```
+/// use courier_runtime::{AccessPolicy, MethodInfo, MethodKind};
+///
+/// let row = |name, exposed| MethodInfo { name, kind: MethodKind::Async, args: &[], exposed };
+/// assert!(AccessPolicy::Default.allows(&row("resize", false)));
+/// assert!(!AccessPolicy::Default.allows(&row("_cleanup", false)));
+/// assert!(AccessPolicy::Legacy.allows(&row("_cleanup", false)));
+/// assert!(!AccessPolicy::Explicit.allows(&row("resize", false)));
+/// assert!(AccessPolicy::Explicit.allows(&row("resize", true)));
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum AccessPolicy {
+    /// oslo's `DefaultRPCAccessPolicy`: every method but those whose name starts with `_`.
+    #[default]
+    Default,
+    /// oslo's `ExplicitRPCAccessPolicy`: only methods marked exposed (`#[rpc(expose)]`, or
+    /// [`MethodInfo::exposed`] in a hand-written endpoint), whatever their name.
+    Explicit,
+    /// oslo's `LegacyRPCAccessPolicy`: every method, `_`-prefixed ones too (which only
+    /// hand-written [`Endpoint`] impls have: the macro refuses such wire names).
+    Legacy,
+}
+
+impl AccessPolicy {
+    /// Whether a request may call `method`.
+    #[must_use]
+    pub fn allows(self, method: &MethodInfo) -> bool {
+        match self {
+            Self::Default => !method.name.starts_with('_'),
+            Self::Explicit => method.exposed,
+            Self::Legacy => true,
+        }
+    }
+}
+
 /// A method chosen for a request.
 #[derive(Clone)]
 pub struct Route {
@@ -52,6 +93,7 @@ impl std::fmt::Debug for Route {
 #[derive(Clone, Default)]
 pub struct Dispatcher {
     endpoints: Vec<Arc<dyn Endpoint>>,
+    policy: AccessPolicy,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -64,7 +106,20 @@ impl Dispatcher {
     /// A dispatcher over `endpoints`, tried in order.
     #[must_use]
     pub fn new(endpoints: Vec<Arc<dyn Endpoint>>) -> Self {
-        Self { endpoints }
+        Self { endpoints, policy: AccessPolicy::Default }
+    }
+
+    /// Applies `policy` instead of [`AccessPolicy::Default`].
+    #[must_use]
+    pub fn with_access_policy(mut self, policy: AccessPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The access policy applied.
+    #[must_use]
+    pub fn access_policy(&self) -> AccessPolicy {
+        self.policy
     }
 
     /// Adds oslo's `oslo_rpc_server_ping` method (null namespace, version 1.0), answering "pong".
@@ -83,7 +138,8 @@ impl Dispatcher {
     /// Chooses the method for a request.
     ///
     /// For each endpoint in order whose namespace matches and whose version is compatible,
-    /// the method is looked up; names starting with `_` are never callable. When none has it,
+    /// the method is looked up and kept if the [`AccessPolicy`] allows it (by default, names
+    /// starting with `_` are never callable). When none has an allowed one,
     /// the failure is `NoSuchMethod` if some endpoint matched namespace and version, else
     /// `UnsupportedVersion`, exactly as oslo decides.
     ///
@@ -101,8 +157,8 @@ impl Dispatcher {
             {
                 continue;
             }
-            if !request.method.starts_with('_')
-                && let Some((index, method)) = info.method(&request.method)
+            if let Some((index, method)) = info.method(&request.method)
+                && self.policy.allows(method)
             {
                 return Ok(Route { endpoint: Arc::clone(endpoint), index, method });
             }
@@ -122,7 +178,7 @@ struct PingEndpoint;
 impl Endpoint for PingEndpoint {
     fn info(&self) -> &'static EndpointInfo {
         const METHODS: &[MethodInfo] =
-            &[MethodInfo { name: PING_METHOD, kind: MethodKind::Async, args: &[] }];
+            &[MethodInfo { name: PING_METHOD, kind: MethodKind::Async, args: &[], exposed: false }];
         static INFO: EndpointInfo =
             EndpointInfo { type_name: "PingEndpoint", namespace: None, version: None, methods: METHODS };
         &INFO
@@ -154,8 +210,8 @@ mod tests {
     }
 
     const ROWS: &[MethodInfo] = &[
-        MethodInfo { name: "echo", kind: MethodKind::Async, args: &["payload"] },
-        MethodInfo { name: "_private", kind: MethodKind::Sync, args: &[] },
+        MethodInfo { name: "echo", kind: MethodKind::Async, args: &["payload"], exposed: false },
+        MethodInfo { name: "_private", kind: MethodKind::Sync, args: &[], exposed: true },
     ];
     static PLAIN: EndpointInfo =
         EndpointInfo { type_name: "Plain", namespace: None, version: None, methods: ROWS };
@@ -198,5 +254,16 @@ mod tests {
         assert_eq!(err.message, "Endpoint does not support RPC version 2.4. Attempted method: echo");
         assert_eq!(d.route(&request("echo", Some("other"), None)).unwrap_err().class, "UnsupportedVersion");
         assert_eq!(d.route(&request("echo", None, Some("3.0"))).unwrap_err().class, "UnsupportedVersion");
+    }
+
+    #[test]
+    fn access_policies_hide_methods_as_missing() {
+        let explicit = dispatcher().with_access_policy(AccessPolicy::Explicit);
+        assert_eq!(explicit.route(&request("echo", None, None)).unwrap_err().class, "NoSuchMethod");
+        assert_eq!(explicit.route(&request(PING_METHOD, None, None)).unwrap_err().class, "NoSuchMethod");
+        assert_eq!(explicit.route(&request("_private", None, None)).unwrap().index, 1);
+        let legacy = dispatcher().with_access_policy(AccessPolicy::Legacy);
+        assert_eq!(legacy.route(&request("_private", None, None)).unwrap().index, 1);
+        assert_eq!(legacy.route(&request("echo", None, None)).unwrap().index, 0);
     }
 }

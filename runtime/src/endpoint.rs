@@ -42,6 +42,9 @@ pub struct MethodInfo {
     pub kind: MethodKind,
     /// Its keyword argument names, in declaration order (the context parameter excluded).
     pub args: &'static [&'static str],
+    /// Marked exposed (`#[rpc(expose)]`, oslo's `@expose`): only such methods are callable
+    /// under [`AccessPolicy::Explicit`](crate::AccessPolicy::Explicit).
+    pub exposed: bool,
 }
 
 /// The static description of an endpoint: what `#[rpc_endpoint(namespace, version)]` says.
@@ -116,7 +119,8 @@ impl<T> std::fmt::Debug for Invocation<T> {
 ///
 /// impl Endpoint for Pinger {
 ///     fn info(&self) -> &'static EndpointInfo {
-///         const METHODS: &[MethodInfo] = &[MethodInfo { name: "ping", kind: MethodKind::Async, args: &[] }];
+///         const METHODS: &[MethodInfo] =
+///             &[MethodInfo { name: "ping", kind: MethodKind::Async, args: &[], exposed: false }];
 ///         static INFO: EndpointInfo =
 ///             EndpointInfo { type_name: "Pinger", namespace: None, version: None, methods: METHODS };
 ///         &INFO

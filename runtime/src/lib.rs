@@ -32,7 +32,7 @@ pub mod wire;
 pub use client::RpcClient;
 pub use consume::ConsumeOptions;
 pub use context::Context;
-pub use dispatch::Dispatcher;
+pub use dispatch::{AccessPolicy, Dispatcher};
 pub use endpoint::{
     Endpoint, EndpointInfo, Invocation, MethodInfo, MethodKind, MethodResult, RemoteException,
 };

@@ -14,7 +14,7 @@ use crate::consume::{
     AckPolicy, ConsumeOptions, Core, Engine, Handler, Settlement, Work, consume_options_methods,
     consumer_span,
 };
-use crate::dispatch::{Dispatcher, Route};
+use crate::dispatch::{AccessPolicy, Dispatcher, Route};
 use crate::endpoint::{Endpoint, Invocation, MethodKind};
 use crate::executor::Admission;
 use crate::hook::{Hook, RequestInfo};
@@ -53,6 +53,7 @@ pub struct RpcServerBuilder {
     endpoints: Vec<Arc<dyn Endpoint>>,
     options: ConsumeOptions,
     ping: bool,
+    access_policy: AccessPolicy,
     hooks: Vec<Arc<dyn Hook>>,
 }
 
@@ -84,13 +85,21 @@ impl RpcServerBuilder {
         self
     }
 
+    /// Which methods requests may call (oslo's `access_policy`); default
+    /// [`AccessPolicy::Default`]: all but `_`-prefixed names. A hidden method is answered with
+    /// `NoSuchMethod`, as oslo does.
+    pub fn with_access_policy(mut self, policy: AccessPolicy) -> Self {
+        self.access_policy = policy;
+        self
+    }
+
     /// Builds the server (not started).
     ///
     /// # Errors
     /// [`Error::InvalidTarget`] when the target lacks a topic or a server.
     pub fn build(self) -> Result<RpcServer, Error> {
         self.target.validate_for_server()?;
-        let mut dispatcher = Dispatcher::new(self.endpoints);
+        let mut dispatcher = Dispatcher::new(self.endpoints).with_access_policy(self.access_policy);
         if self.ping {
             dispatcher = dispatcher.with_ping();
         }
@@ -133,6 +142,7 @@ impl RpcServer {
             endpoints: Vec::new(),
             options: ConsumeOptions::default(),
             ping: false,
+            access_policy: AccessPolicy::Default,
             hooks: Vec::new(),
         }
     }

@@ -17,7 +17,8 @@ struct Named(&'static str);
 
 impl Endpoint for Named {
     fn info(&self) -> &'static EndpointInfo {
-        const METHODS: &[MethodInfo] = &[MethodInfo { name: "whoami", kind: MethodKind::Async, args: &[] }];
+        const METHODS: &[MethodInfo] =
+            &[MethodInfo { name: "whoami", kind: MethodKind::Async, args: &[], exposed: false }];
         static INFO: EndpointInfo =
             EndpointInfo { type_name: "Named", namespace: None, version: None, methods: METHODS };
         &INFO

@@ -46,6 +46,8 @@ pub struct Method {
     pub wire_name: String,
     /// The `#[rpc(name = "...")]` literal, when the wire name was set.
     pub rename: Option<LitStr>,
+    /// `#[rpc(expose)]`: callable under oslo's explicit access policy.
+    pub exposed: bool,
     /// How it runs, takes `self`, its generics and `unsafe`.
     pub sig: MethodSig,
     /// Its parameters after the receiver.
@@ -130,6 +132,13 @@ impl Lower for Endpoint {
             let ImplItem::Fn(f) = impl_item else { continue };
             let attrs = MethodAttrs::parse(&f.attrs, errors);
             if attrs.skip.is_some() {
+                if let Some(expose) = attrs.expose {
+                    errors.at(
+                        expose,
+                        "`expose` and `skip` contradict each other: a skipped method is never \
+                         callable; keep one of them",
+                    );
+                }
                 continue;
             }
             let wire_name =
@@ -138,7 +147,7 @@ impl Lower for Endpoint {
                 // oslo's access policy: private names are never callable.
                 continue;
             }
-            methods.push(Method::from_ast(f, wire_name, attrs.name));
+            methods.push(Method::from_ast(f, wire_name, attrs.name, attrs.expose.is_some()));
         }
         Self { block, namespace: args.namespace, version: args.version, client, methods }
     }
@@ -149,7 +158,7 @@ impl Lower for Endpoint {
 }
 
 impl Method {
-    fn from_ast(f: &syn::ImplItemFn, wire_name: String, rename: Option<LitStr>) -> Self {
+    fn from_ast(f: &syn::ImplItemFn, wire_name: String, rename: Option<LitStr>, exposed: bool) -> Self {
         let signature = &f.sig;
         let args = signature
             .inputs
@@ -163,6 +172,7 @@ impl Method {
             ident: signature.ident.clone(),
             wire_name,
             rename,
+            exposed,
             sig: MethodSig::of(signature),
             args,
             ret: Return::from_ast(&signature.output),
