@@ -21,6 +21,9 @@ use serde_json::{Map, Value};
 #[serde(transparent)]
 pub struct Context(Map<String, Value>);
 
+/// The context key of the caller's call-monitor timeout (oslo's rabbit driver adds it).
+pub const CLIENT_TIMEOUT: &str = "client_timeout";
+
 /// Keys whose values are secrets: nulled by [`Context::redacted`] and hidden by `Debug`.
 const SECRET_MARKERS: [&str; 3] = ["token", "password", "secret"];
 
@@ -116,6 +119,23 @@ impl Context {
 
     fn flag(&self, key: &str) -> bool {
         self.0.get(key).and_then(Value::as_bool).unwrap_or(false)
+    }
+
+    /// `client_timeout`: the call-monitor timeout the caller sent (`_timeout`), which a server
+    /// on RabbitMQ adds to the context as oslo's rabbit driver does (`null` when the caller set
+    /// none). `None` when absent, null or not a positive number of seconds.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use courier_runtime::Context;
+    ///
+    /// assert_eq!(Context::new().with("client_timeout", 30).client_timeout(), Some(Duration::from_secs(30)));
+    /// assert_eq!(Context::new().with("client_timeout", serde_json::Value::Null).client_timeout(), None);
+    /// ```
+    #[must_use]
+    pub fn client_timeout(&self) -> Option<std::time::Duration> {
+        let seconds = self.0.get(CLIENT_TIMEOUT).and_then(Value::as_f64)?;
+        std::time::Duration::try_from_secs_f64(seconds).ok().filter(|d| !d.is_zero())
     }
 
     /// Sets `roles`.

@@ -31,7 +31,7 @@ pub mod wire;
 
 pub use client::RpcClient;
 pub use consume::ConsumeOptions;
-pub use context::Context;
+pub use context::{CLIENT_TIMEOUT, Context};
 pub use dispatch::{AccessPolicy, Dispatcher};
 pub use endpoint::{
     Endpoint, EndpointInfo, Invocation, MethodInfo, MethodKind, MethodResult, RemoteException,

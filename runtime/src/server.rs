@@ -14,6 +14,7 @@ use crate::consume::{
     AckPolicy, ConsumeOptions, Core, Engine, Handler, Settlement, Work, consume_options_methods,
     consumer_span,
 };
+use crate::context::CLIENT_TIMEOUT;
 use crate::dispatch::{AccessPolicy, Dispatcher, Route};
 use crate::endpoint::{Endpoint, Invocation, MethodKind};
 use crate::executor::Admission;
@@ -21,7 +22,7 @@ use crate::hook::{Hook, RequestInfo};
 use crate::metrics::{self, Outcome, Rejection};
 use crate::serializer::Serializer;
 use crate::transport::{Delivery, Incoming, ListenOptions, Origin};
-use crate::wire::{self, Failure, Reply, Request};
+use crate::wire::{self, Failure, Reply, Request, seconds_to_json};
 use crate::{Context, Error, Target, Transport, TransportError};
 
 pub use crate::consume::DrainReport;
@@ -104,6 +105,7 @@ impl RpcServerBuilder {
             dispatcher = dispatcher.with_ping();
         }
         let handler = RpcHandler {
+            client_timeout_in_context: self.transport.messaging_system() == "rabbitmq",
             transport: self.transport,
             target: self.target,
             dispatcher,
@@ -195,6 +197,8 @@ struct RpcHandler {
     serializer: Arc<dyn Serializer>,
     hooks: Vec<Arc<dyn Hook>>,
     prefetch: u16,
+    /// Whether requests' `_timeout` is added to the context as `client_timeout` (on RabbitMQ).
+    client_timeout_in_context: bool,
 }
 
 /// A routed request.
@@ -303,7 +307,14 @@ impl Handler for RpcHandler {
         let handler = &core.handler;
         let reply_to = reply_address(&request);
         let heartbeats = reply_to.as_ref().and_then(|(q, id)| handler.start_heartbeats(&request, q, id));
-        let context = handler.serializer.deserialize_context(request.context);
+        let mut raw_context = request.context;
+        if handler.client_timeout_in_context {
+            // oslo's rabbit driver (`amqp.unpack_context`) hands endpoints the caller's
+            // `_timeout` as `client_timeout`, null when absent; its fake driver does not.
+            let timeout = request.call_monitor_timeout.map_or(Value::Null, seconds_to_json);
+            raw_context.insert(CLIENT_TIMEOUT, timeout);
+        }
+        let context = handler.serializer.deserialize_context(raw_context);
         // Only a server with hooks keeps a copy of the context for them; one `run` await
         // point keeps the task's future small.
         let (run_context, hook_context) =

@@ -34,6 +34,7 @@ mod request;
 pub use notification::Notification;
 pub use reply::{DISPATCHER_MODULE, DispatcherFailure, Failure, Reply};
 pub use request::Request;
+pub(crate) use request::seconds_to_json;
 
 use serde_json::{Map, Value};
 

@@ -120,7 +120,7 @@ impl Request {
 }
 
 /// Seconds as JSON: an integer when whole (as Python's `int` would be sent).
-fn seconds_to_json(seconds: f64) -> Value {
+pub(crate) fn seconds_to_json(seconds: f64) -> Value {
     if seconds.fract() == 0.0 && seconds >= 0.0 && seconds < u64::MAX as f64 {
         Value::from(seconds as u64)
     } else {
