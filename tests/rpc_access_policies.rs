@@ -1,15 +1,17 @@
 //! oslo's RPC access policies, chosen with `RpcServerBuilder::with_access_policy`, as a caller
 //! sees them over fake://: `Default` hides `_`-prefixed names, `Explicit` serves only methods
 //! marked `#[rpc(expose)]`, `Legacy` serves everything (`_`-prefixed names of hand-written
-//! endpoints too). A hidden method is answered with `NoSuchMethod`, as oslo's dispatcher does.
+//! endpoints too). A hidden method is answered with `NoSuchMethod`, as oslo's dispatcher does;
+//! a Python oslo.messaging `RPCClient` over RabbitMQ sees the same `RemoteError` as from a
+//! Python server.
 
 use std::sync::Arc;
 
 use courier::{
     AccessPolicy, Context, Endpoint, EndpointInfo, Error, Invocation, MethodInfo, MethodKind, RpcClient,
-    RpcServer, Target, rpc_endpoint, to_args,
+    RpcServer, Target, Transport, rpc_endpoint, to_args,
 };
-use courier_test_support::{PATIENCE, unique};
+use courier_test_support::{PATIENCE, broker, paths, python, unique};
 use serde_json::{Map, Value, json};
 
 struct Compute;
@@ -58,7 +60,15 @@ impl Endpoint for Dynamic {
 async fn serve(policy: Option<AccessPolicy>) -> (RpcServer, RpcClient) {
     let topic = unique("access");
     let transport = courier::connect("fake://").await.unwrap();
-    let mut builder = RpcServer::builder(transport.clone(), Target::new(&topic).with_server("s1"))
+    serve_on(transport, &topic, policy).await
+}
+
+async fn serve_on(
+    transport: Arc<dyn Transport>,
+    topic: &str,
+    policy: Option<AccessPolicy>,
+) -> (RpcServer, RpcClient) {
+    let mut builder = RpcServer::builder(transport.clone(), Target::new(topic).with_server("s1"))
         .endpoint(Compute)
         .endpoint(Dynamic)
         .with_ping(true);
@@ -67,7 +77,7 @@ async fn serve(policy: Option<AccessPolicy>) -> (RpcServer, RpcClient) {
     }
     let server = builder.build().unwrap();
     server.start().await.unwrap();
-    (server, RpcClient::new(transport, Target::new(&topic)).with_timeout(PATIENCE))
+    (server, RpcClient::new(transport, Target::new(topic)).with_timeout(PATIENCE))
 }
 
 async fn call(client: &RpcClient, method: &str, args: Value) -> Result<Value, Error> {
@@ -128,4 +138,25 @@ async fn legacy_policy_serves_private_names_too() {
 fn the_macro_records_the_expose_marker() {
     let rows: Vec<_> = Compute::RPC_METHODS.iter().map(|m| (m.name, m.exposed)).collect();
     assert_eq!(rows, [("add", true), ("get_console", true), ("status", false)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_caller_sees_hidden_methods_as_no_such_method() {
+    let Some(env) = paths::interop_env("a_python_caller_sees_hidden_methods_as_no_such_method") else {
+        return;
+    };
+    let topic = unique("py-access");
+    let (server, _) = serve_on(broker::transport().await, &topic, Some(AccessPolicy::Explicit)).await;
+    let mut py = python::client(&env, &topic, &[]).await;
+
+    let a = py.request(json!({"op": "call", "method": "add", "args": {"a": 40, "b": 2}})).await;
+    assert_eq!((&a["ok"], &a["result"]), (&json!(true), &json!(42)), "{a}");
+    for method in ["status", "oslo_rpc_server_ping"] {
+        let a = py.request(json!({"op": "call", "method": method})).await;
+        assert_eq!(a["ok"], false, "{a}");
+        let e = &a["error"];
+        assert_eq!((&e["type"], &e["exc_type"]), (&json!("RemoteError"), &json!("NoSuchMethod")), "{a}");
+        assert_eq!(e["value"], format!("Endpoint does not support RPC method {method}"), "{a}");
+    }
+    server.wait().await;
 }
