@@ -85,3 +85,23 @@ async fn a_python_caller_with_call_monitor_timeout_is_seen_as_oslo_would() {
     assert_eq!(a["result"], json!({"raw": null, "typed": null}));
     server.wait().await;
 }
+
+/// A timeout shorter than the broker needs to declare the reply queue is still the call's
+/// timeout (CLI exit 2), not a broker failure: the transport's own deadline fires in the same
+/// instant as the client's, and its "timed out" must read as the call's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timeout_before_the_reply_queue_is_ready_is_the_calls_timeout() {
+    if !broker::available("a_timeout_before_the_reply_queue_is_ready_is_the_calls_timeout") {
+        return;
+    }
+    let topic = unique("reply-queue-timeout");
+    for timeout in [Duration::from_millis(1), Duration::from_millis(2), Duration::from_millis(5)] {
+        for _ in 0..5 {
+            // A fresh transport each time: its reply queue is declared by the first call.
+            let client = RpcClient::new(broker::transport().await, Target::new(&topic)).with_timeout(timeout);
+            let error = client.call(&Context::new(), "nobody_serves_this", Map::new()).await.unwrap_err();
+            assert!(matches!(error, courier::Error::Timeout { .. }), "{timeout:?}: {error:?}");
+            client.transport().cleanup().await;
+        }
+    }
+}

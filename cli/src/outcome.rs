@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use courier::Error;
+use courier::{Error, TransportError};
 use serde_json::json;
 
 /// The exit code of a remote error.
@@ -81,7 +81,9 @@ impl From<Error> for Failure {
             };
         }
         match error {
-            error @ Error::Timeout { .. } => Self::Timeout(error.to_string()),
+            error @ (Error::Timeout { .. } | Error::Transport(TransportError::TimedOut(_))) => {
+                Self::Timeout(error.to_string())
+            }
             other => Self::Other(error_chain(&other)),
         }
     }

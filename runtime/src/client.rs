@@ -251,7 +251,12 @@ impl RpcClient {
                 Error::Timeout { msg_id: msg_id.clone(), topic: topic.clone(), timeout: self.timeout }
             };
             let publish = self.transport.call(&self.target, request, &options);
-            let mut pending = tokio::time::timeout_at(deadline, publish).await.map_err(|_| timed_out())??;
+            // The transport keeps a deadline of its own, a moment after ours; when the two fire
+            // together its "timed out" is this call's timeout.
+            let mut pending = match tokio::time::timeout_at(deadline, publish).await {
+                Err(_) | Ok(Err(TransportError::TimedOut(_))) => return Err(timed_out()),
+                Ok(result) => result?,
+            };
             let mut monitor_deadline = self.call_monitor_timeout.map(|t| Instant::now() + t);
             loop {
                 let wait_until = monitor_deadline.map_or(deadline, |m| m.min(deadline));

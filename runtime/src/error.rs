@@ -231,6 +231,12 @@ pub enum TransportError {
     /// The transport was cleaned up or its listener closed.
     #[error("the transport is closed")]
     Closed,
+
+    /// The operation's deadline passed while the broker was slow but nothing had failed (e.g.
+    /// the reply queue was still being declared). [`RpcClient::call`](crate::RpcClient::call)
+    /// reports it as [`Error::Timeout`].
+    #[error("the deadline passed before {0}")]
+    TimedOut(String),
 }
 
 impl TransportError {

@@ -235,21 +235,25 @@ impl Publisher {
         }
     }
 
+    /// A blocked connection is a broker failure worth naming; a confirm that was only slow is a
+    /// timeout.
     fn timed_out(&self, message: &Outgoing, waited: Duration) -> TransportError {
         let blocked = self.blocked.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let reason = match blocked {
-            Some(why) => format!(
-                "the broker blocked publishing on this connection ({why}; usually a memory or disk \
-                 alarm), so the publish to exchange `{}` with routing key `{}` timed out after {waited:?}",
-                message.exchange_name, message.routing_key
-            ),
-            None => format!(
-                "the publish to exchange `{}` with routing key `{}` was not confirmed by the broker \
-                 within {waited:?}",
-                message.exchange_name, message.routing_key
-            ),
-        };
-        TransportError::Connection { reason, source: None }
+        let (exchange, routing_key) = (&message.exchange_name, &message.routing_key);
+        match blocked {
+            Some(why) => TransportError::Connection {
+                reason: format!(
+                    "the broker blocked publishing on this connection ({why}; usually a memory or \
+                     disk alarm), so the publish to exchange `{exchange}` with routing key \
+                     `{routing_key}` timed out after {waited:?}"
+                ),
+                source: None,
+            },
+            None => TransportError::TimedOut(format!(
+                "the broker confirmed the publish to exchange `{exchange}` with routing key \
+                 `{routing_key}` (waited {waited:?})"
+            )),
+        }
     }
 
     /// Closes the publishing connection.

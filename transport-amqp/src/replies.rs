@@ -97,18 +97,20 @@ impl ReplyHub {
         match waited.await {
             Ok(Ok(state)) if *state == State::Ready => Ok(()),
             Ok(_) => Err(TransportError::Closed),
-            Err(_) => Err(TransportError::Connection {
-                reason: format!(
-                    "the reply queue `{}` could not be set up before the call's timeout ({})",
-                    self.queue.name,
-                    self.last_error
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .clone()
-                        .unwrap_or_else(|| "the broker did not answer".to_owned())
-                ),
-                source: None,
-            }),
+            // Past the deadline: a connection failure if one was seen, else the broker was
+            // only slow and the call timed out.
+            Err(_) => {
+                let queue = &self.queue.name;
+                Err(match self.last_error.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+                    Some(reason) => TransportError::Connection {
+                        reason: format!(
+                            "the reply queue `{queue}` could not be set up before the call's timeout ({reason})"
+                        ),
+                        source: None,
+                    },
+                    None => TransportError::TimedOut(format!("the reply queue `{queue}` was set up")),
+                })
+            }
         }
     }
 

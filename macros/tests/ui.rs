@@ -3,7 +3,7 @@
 //! `<rule>.stderr` (a spanned message naming the fix), and `tests/ui/<macro>/pass/` holds
 //! programs that must compile warning-free and run.
 //!
-//! After changing a message, regenerate with `TRYBUILD=overwrite cargo test --test ui` and read
+//! After changing a message, regenerate with `TRYBUILD=overwrite cargo test -p courier-macros --test ui` and read
 //! every changed `.stderr`: the message must be the helpful one and point at the user's token.
 
 #[test]
