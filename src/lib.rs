@@ -94,8 +94,8 @@ pub use courier_runtime::{
     version_is_compatible,
 };
 pub use courier_runtime::{
-    Metadata, NotificationEndpoint, NotificationEndpointInfo, NotificationFilter, NotificationInvocation,
-    NotificationMessage, NotificationOutcome, NotificationResult, PriorityMethod,
+    Metadata, NotificationEndpoint, NotificationEndpointInfo, NotificationError, NotificationFilter,
+    NotificationInvocation, NotificationMessage, NotificationOutcome, NotificationResult, PriorityMethod,
 };
 pub use courier_runtime::{dispatch, hook, metrics, telemetry, testing, wire};
 
@@ -173,8 +173,8 @@ pub mod __private {
         RemoteException,
     };
     pub use courier_runtime::{
-        NotificationEndpoint, NotificationEndpointInfo, NotificationInvocation, NotificationMessage,
-        NotificationOutcome, PriorityMethod,
+        NotificationEndpoint, NotificationEndpointInfo, NotificationError, NotificationInvocation,
+        NotificationMessage, NotificationOutcome, PriorityMethod,
     };
     pub use serde;
     pub use serde_json;

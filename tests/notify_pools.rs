@@ -115,5 +115,5 @@ fn a_pool_cannot_be_private() {
         .private_queue(true)
         .build()
         .unwrap_err();
-    assert!(matches!(error, courier::Error::InvalidArgument(_)), "{error}");
+    assert!(matches!(error, courier::Error::InvalidConfig { .. }), "{error}");
 }

@@ -207,3 +207,42 @@ courier_test_support::on_every_transport!(
     an_error_without_requeue_acknowledges,
     the_first_requeue_stops_the_chain,
 );
+
+struct Broken;
+
+#[notification_endpoint]
+impl Broken {
+    fn info(
+        &self,
+        _publisher_id: String,
+        _event_type: String,
+        _payload: Value,
+        _metadata: Metadata,
+    ) -> std::io::Result<()> {
+        Err(std::io::Error::other("the database refused the connection"))
+    }
+}
+
+/// The listener logs what a failing endpoint returned, the error kept as the log's cause
+/// (not only its text), and a payload of the wrong type names the method, the event and the
+/// type.
+#[tokio::test]
+async fn endpoint_failures_are_logged_with_their_causes() {
+    let (_guard, logs) = courier_test_support::logs::capture_thread("courier_runtime=error");
+    let env = TransportEnv::new("fake://").await;
+    let topic = unique("logged-failure");
+    let listener = NotificationListener::builder(Arc::clone(&env.transport))
+        .target(Target::new(&topic))
+        .endpoint(Broken)
+        .build()
+        .unwrap();
+    listener.start().await.unwrap();
+    env.notifier("p", &topic).info(&Context::new(), "e", json!({})).await.unwrap();
+    courier_test_support::within("the failure's log line", async {
+        while !logs.contains("the endpoint returned an error: the database refused the connection") {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    listener.wait().await;
+}

@@ -208,7 +208,7 @@ impl RpcClient {
             let value = self
                 .serializer
                 .serialize_entity(context, value)
-                .map_err(|e| Error::InvalidArgument(format!("argument '{name}': {e}")))?;
+                .map_err(|source| Error::Serializer { what: format!("argument '{name}'"), source })?;
             serialized.insert(name, value);
         }
         let mut request =
@@ -223,8 +223,9 @@ impl RpcClient {
     /// # Errors
     /// [`Error::Timeout`] when no reply arrives in time; [`Error::Remote`],
     /// [`Error::NoSuchMethod`] or [`Error::UnsupportedVersion`] when the server says so;
-    /// [`Error::InvalidTarget`], [`Error::VersionCap`] or [`Error::InvalidArgument`] before
-    /// sending; [`Error::Transport`] when the broker fails.
+    /// [`Error::InvalidTarget`], [`Error::VersionCap`] or [`Error::Serializer`] before
+    /// sending; [`Error::Transport`] when the broker fails; [`Error::Serializer`] when the
+    /// serializer refuses the result.
     pub async fn call(
         &self,
         context: &Context,
@@ -277,10 +278,9 @@ impl RpcClient {
                 if let Some(failure) = reply.failure {
                     return Err(Error::from_failure(failure));
                 }
-                return self
-                    .serializer
-                    .deserialize_entity(context, reply.result)
-                    .map_err(|e| Error::InvalidArgument(format!("the result of {method}(): {e}")));
+                return self.serializer.deserialize_entity(context, reply.result).map_err(|source| {
+                    Error::Serializer { what: format!("the result of {method}()"), source }
+                });
             }
         }
         .instrument(span)
@@ -292,7 +292,8 @@ impl RpcClient {
     ///
     /// # Errors
     /// As [`call`](Self::call), plus [`Error::InvalidArgument`] when the arguments are not a
-    /// JSON object or the result does not decode.
+    /// JSON object, [`Error::Encode`] when they do not serialize and [`Error::Decode`] when the
+    /// result does not decode into `R`.
     pub async fn call_as<A: Serialize, R: DeserializeOwned>(
         &self,
         context: &Context,
@@ -307,7 +308,7 @@ impl RpcClient {
     /// no server error is ever seen. With `with_fanout(true)`, every server of the topic gets it.
     ///
     /// # Errors
-    /// [`Error::InvalidTarget`], [`Error::VersionCap`] or [`Error::InvalidArgument`] before
+    /// [`Error::InvalidTarget`], [`Error::VersionCap`] or [`Error::Serializer`] before
     /// sending; [`Error::Transport`] when the broker fails or (mandatory) nobody listens.
     pub async fn cast(&self, context: &Context, method: &str, args: Map<String, Value>) -> Result<(), Error> {
         self.target.validate_for_send()?;
@@ -333,12 +334,13 @@ impl RpcClient {
 /// Turns any serializable map-like value into keyword arguments.
 ///
 /// # Errors
-/// [`Error::InvalidArgument`] when it is not a JSON object.
+/// [`Error::InvalidArgument`] when it is not a JSON object; [`Error::Encode`] when it does not
+/// serialize.
 pub fn to_args<A: Serialize + ?Sized>(args: &A) -> Result<Map<String, Value>, Error> {
     match serde_json::to_value(args) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(Value::Null) => Ok(Map::new()),
         Ok(other) => Err(Error::InvalidArgument(format!("arguments must be a JSON object, not {other}"))),
-        Err(e) => Err(Error::InvalidArgument(format!("arguments are not JSON: {e}"))),
+        Err(source) => Err(Error::Encode { what: "the arguments".into(), source }),
     }
 }

@@ -69,7 +69,7 @@ pub enum Error {
         failure: Failure,
     },
 
-    /// An argument or a builder's input is unusable (e.g. a listener without endpoints).
+    /// A call's arguments are unusable as given: not a JSON object (keyword arguments).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 
@@ -104,7 +104,8 @@ pub enum Error {
     },
 
     /// A configuration is invalid: a filter's regex, a routing notifier's YAML or patterns, a
-    /// driver name.
+    /// driver name, a builder given contradicting or missing parts (a listener without
+    /// endpoints).
     #[error("invalid configuration: {reason}")]
     InvalidConfig {
         /// What is wrong, for a person.
@@ -250,4 +251,17 @@ impl From<WireError> for Error {
     fn from(error: WireError) -> Self {
         Self::Transport(TransportError::Wire(error))
     }
+}
+
+/// `error` and its sources on one line (`a: b: c`), for logs: tracing's `%error` shows only the
+/// top one.
+pub(crate) fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }

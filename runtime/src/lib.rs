@@ -40,8 +40,8 @@ pub use error::{BoxError, Error, TransportError};
 pub use executor::{ExecutorConfig, ExecutorMode, Panicked};
 pub use hook::{Hook, RequestInfo};
 pub use notification_endpoint::{
-    Metadata, NotificationEndpoint, NotificationEndpointInfo, NotificationInvocation, NotificationMessage,
-    NotificationOutcome, NotificationResult, PriorityMethod,
+    Metadata, NotificationEndpoint, NotificationEndpointInfo, NotificationError, NotificationInvocation,
+    NotificationMessage, NotificationOutcome, NotificationResult, PriorityMethod,
 };
 pub use notification_filter::NotificationFilter;
 pub use notification_listener::{NotificationListener, NotificationListenerBuilder};

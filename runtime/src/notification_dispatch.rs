@@ -11,7 +11,9 @@ use crate::consume::{AckPolicy, BatchHandler, Core, Handler, Settlement, Work, c
 use crate::endpoint::MethodKind;
 use crate::executor::Admission;
 use crate::metrics::{self, Outcome, Rejection};
-use crate::notification_endpoint::{Metadata, NotificationEndpoint, NotificationMessage, NotificationResult};
+use crate::notification_endpoint::{
+    Metadata, NotificationEndpoint, NotificationError, NotificationMessage, NotificationResult,
+};
 use crate::notification_filter::NotificationFilter;
 use crate::notify::Priority;
 use crate::serializer::Serializer;
@@ -226,7 +228,9 @@ async fn run_group(core: &Core<NotificationHandler>, group: Group, admission: &m
             Err(_) => Outcome::Panicked,
         };
         metrics::handled(&core.consumer, group.priority.as_str(), how, stopwatch);
-        let outcome = ran.unwrap_or_else(|panicked| Err(format!("method {} {panicked}", callback.name)));
+        let outcome = ran.unwrap_or_else(|panic| {
+            Err(NotificationError::Panicked { method: callback.name.clone(), panic })
+        });
         match outcome {
             Ok(NotificationResult::Handled) => {}
             Ok(NotificationResult::Requeue) => {
@@ -235,6 +239,7 @@ async fn run_group(core: &Core<NotificationHandler>, group: Group, admission: &m
                 break;
             }
             Err(error) => {
+                let error = crate::error::chain(&error);
                 tracing::error!(endpoint = %callback.name, %error, "the notification endpoint failed");
                 requeue = true;
                 break;

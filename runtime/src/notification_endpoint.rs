@@ -1,7 +1,6 @@
 //! What `#[notification_endpoint]` generates code against: the [`NotificationEndpoint`] trait,
 //! its static table of priorities, the messages endpoints receive and what they answer.
 
-use std::fmt;
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
@@ -10,6 +9,8 @@ use serde_json::Value;
 
 use crate::context::Context;
 use crate::endpoint::{Invocation, MethodKind};
+use crate::error::BoxError;
+use crate::executor::Panicked;
 use crate::notify::Priority;
 
 /// oslo's notification `metadata`: the message's id and when it was sent.
@@ -124,7 +125,67 @@ pub enum NotificationResult {
 
 /// What running an endpoint method gave: a result, or an error (which a listener treats as
 /// [`NotificationResult::Requeue`], as oslo treats an exception).
-pub type NotificationOutcome = Result<NotificationResult, String>;
+pub type NotificationOutcome = Result<NotificationResult, NotificationError>;
+
+/// Why a notification endpoint method did not handle its notifications; the listener logs it
+/// (with its sources) and requeues, as oslo does for an exception.
+///
+/// ```
+/// use courier_runtime::notification_endpoint::{IntoNotificationOutcome, NotificationError};
+///
+/// let failed: Result<(), std::io::Error> = Err(std::io::Error::other("disk full"));
+/// let error = failed.into_outcome().unwrap_err();
+/// assert!(matches!(error, NotificationError::Endpoint(_)));
+/// assert_eq!(std::error::Error::source(&error).unwrap().to_string(), "disk full");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NotificationError {
+    /// The method returned an `Err`: that error, as the source.
+    #[error("the endpoint returned an error")]
+    Endpoint(#[source] BoxError),
+    /// A payload did not decode into the method's payload type.
+    #[error("{method}(): the payload of `{event_type}` does not decode into {payload_type}")]
+    Payload {
+        /// The endpoint method (`Type.priority`).
+        method: String,
+        /// The notification's event type.
+        event_type: String,
+        /// The Rust type the method takes.
+        payload_type: &'static str,
+        /// serde's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A plain (one-at-a-time) endpoint was handed a batch.
+    #[error(
+        "{method}() takes one notification at a time, not {count}; mark the endpoint \
+         `#[notification_endpoint(batch)]` to receive batches"
+    )]
+    NotABatchEndpoint {
+        /// The endpoint method.
+        method: String,
+        /// How many notifications it was handed.
+        count: usize,
+    },
+    /// The endpoint has no method for the notification's priority.
+    #[error("{type_name} has no `{priority}` method")]
+    NoSuchPriority {
+        /// The endpoint's type.
+        type_name: String,
+        /// The priority asked for.
+        priority: Priority,
+    },
+    /// The method panicked.
+    #[error("method {method} panicked")]
+    Panicked {
+        /// The endpoint method.
+        method: String,
+        /// The panic.
+        #[source]
+        panic: Panicked,
+    },
+}
 
 /// One row of a notification endpoint's table: a priority it implements and how it runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -222,11 +283,12 @@ impl IntoNotificationOutcome for NotificationResult {
     }
 }
 
-impl<T: IntoNotificationOutcome, E: fmt::Display> IntoNotificationOutcome for Result<T, E> {
+/// Any error a method returns (an error type, a `String`, a `&str`) is kept as the source.
+impl<T: IntoNotificationOutcome, E: Into<BoxError>> IntoNotificationOutcome for Result<T, E> {
     fn into_outcome(self) -> NotificationOutcome {
         match self {
             Ok(value) => value.into_outcome(),
-            Err(error) => Err(error.to_string()),
+            Err(error) => Err(NotificationError::Endpoint(error.into())),
         }
     }
 }
@@ -240,14 +302,12 @@ pub mod support {
     pub fn single<P: DeserializeOwned>(
         messages: Vec<NotificationMessage>,
         method: &str,
-    ) -> Result<NotificationMessage<P>, String> {
+    ) -> Result<NotificationMessage<P>, NotificationError> {
         let count = messages.len();
         let mut messages = messages.into_iter();
         match (messages.next(), messages.next()) {
             (Some(message), None) => decode(message, method),
-            _ => Err(format!(
-                "{method}() takes one notification at a time, not {count}; mark the endpoint `#[notification_endpoint(batch)]` to receive batches"
-            )),
+            _ => Err(NotificationError::NotABatchEndpoint { method: method.to_owned(), count }),
         }
     }
 
@@ -255,20 +315,20 @@ pub mod support {
     pub fn batch<P: DeserializeOwned>(
         messages: Vec<NotificationMessage>,
         method: &str,
-    ) -> Result<Vec<NotificationMessage<P>>, String> {
+    ) -> Result<Vec<NotificationMessage<P>>, NotificationError> {
         messages.into_iter().map(|m| decode(m, method)).collect()
     }
 
     fn decode<P: DeserializeOwned>(
         message: NotificationMessage,
         method: &str,
-    ) -> Result<NotificationMessage<P>, String> {
+    ) -> Result<NotificationMessage<P>, NotificationError> {
         let event_type = message.event_type.clone();
-        message.decode_payload().map_err(|e| {
-            format!(
-                "{method}(): the payload of `{event_type}` does not decode into {}: {e}",
-                std::any::type_name::<P>()
-            )
+        message.decode_payload().map_err(|source| NotificationError::Payload {
+            method: method.to_owned(),
+            event_type,
+            payload_type: std::any::type_name::<P>(),
+            source,
         })
     }
 
@@ -290,7 +350,7 @@ pub mod support {
 
     /// An invocation for a priority the endpoint does not implement.
     pub fn unsupported(type_name: &str, priority: Priority) -> NotificationInvocation {
-        let error = format!("{type_name} has no `{priority}` method");
+        let error = NotificationError::NoSuchPriority { type_name: type_name.to_owned(), priority };
         NotificationInvocation::Async(Box::pin(std::future::ready(Err(error))))
     }
 
@@ -307,10 +367,11 @@ mod tests {
 
     #[test]
     fn return_values_become_outcomes() {
-        assert_eq!(().into_outcome(), Ok(NotificationResult::Handled));
-        assert_eq!(NotificationResult::Requeue.into_outcome(), Ok(NotificationResult::Requeue));
-        assert_eq!(Ok::<(), String>(()).into_outcome(), Ok(NotificationResult::Handled));
-        assert_eq!(Err::<NotificationResult, _>("db down").into_outcome(), Err("db down".to_owned()));
+        assert_eq!(().into_outcome().unwrap(), NotificationResult::Handled);
+        assert_eq!(NotificationResult::Requeue.into_outcome().unwrap(), NotificationResult::Requeue);
+        assert_eq!(Ok::<(), String>(()).into_outcome().unwrap(), NotificationResult::Handled);
+        let error = Err::<NotificationResult, _>("db down").into_outcome().unwrap_err();
+        assert!(matches!(&error, NotificationError::Endpoint(source) if source.to_string() == "db down"));
     }
 
     #[test]
@@ -323,8 +384,16 @@ mod tests {
         let decoded: NotificationMessage<P> = support::single(vec![message.clone()], "info").unwrap();
         assert_eq!(decoded.payload.id, 3);
         let err = support::single::<String>(vec![message.clone()], "info").unwrap_err();
-        assert!(err.contains("info()") && err.contains("e.t"), "{err}");
+        assert!(
+            matches!(&err, NotificationError::Payload { event_type, .. } if event_type == "e.t"),
+            "{err}"
+        );
+        assert_eq!(
+            crate::error::chain(&err),
+            "info(): the payload of `e.t` does not decode into alloc::string::String: invalid type: \
+             map, expected a string"
+        );
         let err = support::single::<Value>(vec![message.clone(), message], "info").unwrap_err();
-        assert!(err.contains("batch"), "{err}");
+        assert!(matches!(err, NotificationError::NotABatchEndpoint { count: 2, .. }), "{err}");
     }
 }

@@ -112,7 +112,7 @@ impl NotificationListenerBuilder {
     ///
     /// # Errors
     /// [`Error::InvalidTarget`] without a target or for a target without a topic;
-    /// [`Error::InvalidArgument`] without endpoints, when no endpoint implements any priority,
+    /// [`Error::InvalidConfig`] without endpoints, when no endpoint implements any priority,
     /// for a plain endpoint in a batch listener, or for a pool with a private queue.
     pub fn build(self) -> Result<NotificationListener, Error> {
         if self.targets.is_empty() {
@@ -122,15 +122,15 @@ impl NotificationListenerBuilder {
             return Err(Error::InvalidTarget(format!("a notification target needs a topic: {target:?}")));
         }
         if self.pool.is_some() && self.private_queue {
-            return Err(Error::InvalidArgument("a pooled listener cannot use a private queue".into()));
+            return Err(Error::bad_config("a pooled listener cannot use a private queue"));
         }
         if self.endpoints.is_empty() {
-            return Err(Error::InvalidArgument("a notification listener needs at least one endpoint".into()));
+            return Err(Error::bad_config("a notification listener needs at least one endpoint"));
         }
         if self.batch.is_some()
             && let Some((endpoint, _)) = self.endpoints.iter().find(|(e, _)| !e.endpoint_info().batch)
         {
-            return Err(Error::InvalidArgument(format!(
+            return Err(Error::bad_config(format!(
                 "{} takes one notification at a time; a batch listener needs batch endpoints \
                  (`#[notification_endpoint(batch)]`)",
                 endpoint.endpoint_info().type_name
@@ -151,7 +151,7 @@ impl NotificationListenerBuilder {
         let priorities: Vec<Priority> =
             Priority::ALL.into_iter().filter(|p| !callbacks[*p as usize].is_empty()).collect();
         if priorities.is_empty() {
-            return Err(Error::InvalidArgument("no endpoint implements any notification priority".into()));
+            return Err(Error::bad_config("no endpoint implements any notification priority"));
         }
         let subscriptions =
             self.targets.iter().flat_map(|t| priorities.iter().map(move |p| (t.clone(), *p))).collect();

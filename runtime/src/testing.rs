@@ -17,8 +17,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::endpoint::MethodKind;
 use crate::notification_endpoint::{
-    NotificationEndpoint, NotificationEndpointInfo, NotificationInvocation, NotificationMessage,
-    NotificationResult, PriorityMethod,
+    NotificationEndpoint, NotificationEndpointInfo, NotificationError, NotificationInvocation,
+    NotificationMessage, NotificationResult, PriorityMethod,
 };
 use crate::notify::Priority;
 
@@ -119,9 +119,12 @@ impl NotificationEndpoint for NotificationTap {
         NotificationInvocation::Async(Box::pin(async move {
             for message in messages {
                 let (acked, done) = oneshot::channel();
-                let gone = || "the notification tap's receiver is gone".to_owned();
-                self.sender.send(Tapped { message, acked }).await.map_err(|_| gone())?;
-                done.await.map_err(|_| "the tapped notification was dropped unacknowledged".to_owned())?;
+                let failed = |why: &str| NotificationError::Endpoint(why.into());
+                self.sender
+                    .send(Tapped { message, acked })
+                    .await
+                    .map_err(|_| failed("the notification tap's receiver is gone"))?;
+                done.await.map_err(|_| failed("the tapped notification was dropped unacknowledged"))?;
             }
             Ok(NotificationResult::Handled)
         }))
@@ -212,7 +215,7 @@ mod tests {
         assert_eq!(received.message.event_type, "e");
         assert!(!handled.is_finished());
         assert_eq!(received.ack().event_type, "e");
-        assert_eq!(handled.await.unwrap(), Ok(NotificationResult::Handled));
+        assert_eq!(handled.await.unwrap().unwrap(), NotificationResult::Handled);
 
         // Dropped unacknowledged: the invocation fails, so a pool requeues the message.
         let message = NotificationMessage::new(Priority::Info, "p", "dropped", serde_json::json!(null));

@@ -131,23 +131,23 @@ fn helpers(p: &TokenStream, method: &Method) -> TokenStream {
             fn single(
                 __courier_messages: #p::Vec<#p::NotificationMessage>,
                 __courier_method: &str,
-            ) -> #p::Result<#p::NotificationMessage<Self>, #p::String>;
+            ) -> #p::Result<#p::NotificationMessage<Self>, #p::NotificationError>;
             fn batch(
                 __courier_messages: #p::Vec<#p::NotificationMessage>,
                 __courier_method: &str,
-            ) -> #p::Result<#p::Vec<#p::NotificationMessage<Self>>, #p::String>;
+            ) -> #p::Result<#p::Vec<#p::NotificationMessage<Self>>, #p::NotificationError>;
         }
         impl<T: #p::serde::de::DeserializeOwned> #payload for T {
             fn single(
                 __courier_messages: #p::Vec<#p::NotificationMessage>,
                 __courier_method: &str,
-            ) -> #p::Result<#p::NotificationMessage<Self>, #p::String> {
+            ) -> #p::Result<#p::NotificationMessage<Self>, #p::NotificationError> {
                 #p::notification::single(__courier_messages, __courier_method)
             }
             fn batch(
                 __courier_messages: #p::Vec<#p::NotificationMessage>,
                 __courier_method: &str,
-            ) -> #p::Result<#p::Vec<#p::NotificationMessage<Self>>, #p::String> {
+            ) -> #p::Result<#p::Vec<#p::NotificationMessage<Self>>, #p::NotificationError> {
                 #p::notification::batch(__courier_messages, __courier_method)
             }
         }
@@ -155,7 +155,7 @@ fn helpers(p: &TokenStream, method: &Method) -> TokenStream {
         #[diagnostic::on_unimplemented(
             message = #outcome_message,
             label = "a notification listener cannot interpret this type",
-            note = "return nothing or `NotificationResult::Handled` to acknowledge, `NotificationResult::Requeue` to requeue; an `Err` (any `Display` error) is logged and counts as a requeue",
+            note = "return nothing or `NotificationResult::Handled` to acknowledge, `NotificationResult::Requeue` to requeue; an `Err` (any error type, a `String` or a `&str`) is logged and counts as a requeue",
         )]
         trait #outcome {
             fn outcome(self) -> #p::NotificationOutcome;
