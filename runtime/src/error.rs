@@ -225,6 +225,16 @@ pub enum TransportError {
     #[error("the broker refused the operation: {0}")]
     Refused(String),
 
+    /// The target cannot be used for this operation (e.g. no topic to send to, no server name
+    /// for an RPC server's queue, a call with fanout); found before anything reached the broker.
+    #[error("invalid target: {0}")]
+    InvalidTarget(String),
+
+    /// The message cannot be sent as given (e.g. a call without a `_msg_id`); found before
+    /// anything reached the broker.
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+
     /// A message body could not be encoded or decoded.
     #[error(transparent)]
     Wire(#[from] WireError),

@@ -81,6 +81,7 @@ macro_rules! transport_conformance {
                 rpc_fanout_casts_reach_every_server,
                 notification_fields_arrive_intact,
                 notification_pools_share_and_groups_copy,
+                unusable_targets_are_refused_before_the_broker,
             );
         }
     };
@@ -347,4 +348,31 @@ pub async fn notification_pools_share_and_groups_copy(subject: &Subject) {
     assert!(seen.drain_now().is_empty(), "a pool member got a notification another member had");
     first.cleanup().await;
     second.cleanup().await;
+}
+
+/// The transport itself refuses a target it cannot use, as `TransportError::InvalidTarget`
+/// (not as something the broker refused): a cast or a listener without a topic, an RPC
+/// server's listener without a server name, a call with fanout.
+pub async fn unusable_targets_are_refused_before_the_broker(subject: &Subject) {
+    use courier::{CallOptions, ListenOptions, SendOptions, TransportError, wire::Request};
+    let (transport, _) = subject.pair().await;
+    let no_topic = Target::default();
+    let args = serde_json::Map::new();
+    let refused = |result: Result<(), TransportError>, what: &str| match result {
+        Err(TransportError::InvalidTarget(_)) => {}
+        other => panic!("{what}: expected InvalidTarget, got {other:?}"),
+    };
+    let cast = transport.cast(&no_topic, Request::new("m", args.clone()), &SendOptions::default()).await;
+    refused(cast, "a cast without a topic");
+    let listen = transport.listen(&no_topic, &ListenOptions::default()).await.map(drop);
+    refused(listen, "a listener without a topic");
+    let no_server = Target::new(unique("no-server"));
+    let listen = transport.listen(&no_server, &ListenOptions::default()).await.map(drop);
+    refused(listen, "an RPC server listener without a server name");
+    let fanout_call = Target::new(unique("fanout-call")).with_fanout(true);
+    let mut request = Request::new("m", args);
+    request.msg_id = Some("a-msg-id".into());
+    let call = transport.call(&fanout_call, request, &CallOptions::new(PATIENCE)).await.map(drop);
+    refused(call, "a call with fanout");
+    transport.cleanup().await;
 }

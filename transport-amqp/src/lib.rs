@@ -146,7 +146,7 @@ fn topic_of(target: &Target) -> Result<&str, TransportError> {
         .topic
         .as_deref()
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| TransportError::Refused("a topic is required to send or listen".into()))
+        .ok_or_else(|| TransportError::InvalidTarget("a topic is required to send or listen".into()))
 }
 
 impl RabbitTransport {
@@ -261,7 +261,7 @@ impl Transport for RabbitTransport {
         options: &CallOptions,
     ) -> Result<PendingReply, TransportError> {
         if target.fanout {
-            return Err(TransportError::Refused("a call cannot be used with fanout".into()));
+            return Err(TransportError::InvalidTarget("a call cannot be used with fanout".into()));
         }
         let (exchange, routing_key) = self.request_route(target)?;
         let deadline = Instant::now() + options.timeout;
@@ -388,11 +388,9 @@ impl Transport for RabbitTransport {
         options: &ListenOptions,
     ) -> Result<Box<dyn Listener>, TransportError> {
         let topic = topic_of(target)?;
-        let server = target
-            .server
-            .as_deref()
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| TransportError::Refused("an RPC server target needs a server name".into()))?;
+        let server = target.server.as_deref().filter(|s| !s.is_empty()).ok_or_else(|| {
+            TransportError::InvalidTarget("an RPC server target needs a server name".into())
+        })?;
         let subscriptions = self.topology.rpc_server(self.exchange_of(target), topic, server);
         self.start_listener(Kind::Rpc, subscriptions, options).await
     }
@@ -432,7 +430,9 @@ impl Transport for RabbitTransport {
             }
         }
         if subscriptions.is_empty() {
-            return Err(TransportError::Refused("a notification listener needs at least one target".into()));
+            return Err(TransportError::InvalidTarget(
+                "a notification listener needs at least one target".into(),
+            ));
         }
         self.start_listener(Kind::Notification, subscriptions, options).await
     }

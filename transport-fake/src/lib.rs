@@ -155,8 +155,10 @@ impl FakeTransport {
         expires_at: Option<Instant>,
         headers: &Headers,
     ) -> Result<(), TransportError> {
-        let topic =
-            target.topic.as_deref().ok_or(TransportError::Refused("a topic is required to send".into()))?;
+        let topic = target
+            .topic
+            .as_deref()
+            .ok_or(TransportError::InvalidTarget("a topic is required to send".into()))?;
         let exchange = self.exchange(target);
         let mut broker = broker();
         let queues = if target.fanout {
@@ -193,9 +195,12 @@ impl Transport for FakeTransport {
         mut request: Request,
         options: &CallOptions,
     ) -> Result<PendingReply, TransportError> {
+        if target.fanout {
+            return Err(TransportError::InvalidTarget("a call cannot be used with fanout".into()));
+        }
         let fate = self.publishing(faults::Publish::Call)?;
         let msg_id =
-            request.msg_id.clone().ok_or(TransportError::Refused("a call needs a _msg_id".into()))?;
+            request.msg_id.clone().ok_or(TransportError::InvalidRequest("a call needs a _msg_id".into()))?;
         request.reply_q = Some(self.reply_q.clone());
         request.unique_id = Some(wire::new_id());
         let (sender, receiver) = mpsc::channel(REPLY_BUFFER);
@@ -268,8 +273,10 @@ impl Transport for FakeTransport {
         if self.publishing(faults::Publish::Notify)? == Fate::Drop {
             return Ok(());
         }
-        let topic =
-            target.topic.as_deref().ok_or(TransportError::Refused("a topic is required to notify".into()))?;
+        let topic = target
+            .topic
+            .as_deref()
+            .ok_or(TransportError::InvalidTarget("a topic is required to notify".into()))?;
         let message = notification.to_message();
         let body =
             if options.envelope { wire::encode_envelope(&message) } else { wire::encode_bare(&message) };
@@ -287,12 +294,14 @@ impl Transport for FakeTransport {
         _options: &ListenOptions,
     ) -> Result<Box<dyn Listener>, TransportError> {
         self.check_open()?;
-        let topic =
-            target.topic.as_deref().ok_or(TransportError::Refused("a topic is required to listen".into()))?;
+        let topic = target
+            .topic
+            .as_deref()
+            .ok_or(TransportError::InvalidTarget("a topic is required to listen".into()))?;
         let server = target
             .server
             .as_deref()
-            .ok_or(TransportError::Refused("a server is required to listen".into()))?;
+            .ok_or(TransportError::InvalidTarget("a server is required to listen".into()))?;
         let exchange = self.exchange(target);
         let mut broker = broker();
         let queues = vec![
@@ -318,7 +327,7 @@ impl Transport for FakeTransport {
             let topic = target
                 .topic
                 .as_deref()
-                .ok_or(TransportError::Refused("a topic is required to listen".into()))?;
+                .ok_or(TransportError::InvalidTarget("a topic is required to listen".into()))?;
             let routing = format!("{topic}.{}", priority.as_str());
             let exchange = self.exchange(target);
             queues.push((broker.topic_queue(exchange, &routing, pool), origin(exchange, routing)));
