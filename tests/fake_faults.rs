@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use courier::fake::{Faults, Publish, connect_with_faults};
 use courier::{
-    Context, Error, ExecutorConfig, Metadata, NotificationListener, Notifier, RpcClient, RpcServer, Target,
-    TransportConfig, TransportError, notification_endpoint, rpc_endpoint,
+    CallOptions, Context, Error, ExecutorConfig, Metadata, NotificationListener, Notifier, RpcClient,
+    RpcServer, Target, TransportConfig, TransportError, notification_endpoint, rpc_endpoint,
 };
 use courier_test_support::gauge::{Gate, Gauge};
 use courier_test_support::logs::capture_thread;
@@ -38,6 +38,14 @@ impl Service {
     async fn slow(&self, value: u32) -> u32 {
         let _running = self.gauge.enter();
         self.gate.wait().await;
+        value
+    }
+
+    /// As `echo`, but safe to run twice: its redeliveries run again.
+    #[rpc(idempotent)]
+    async fn touch(&self, value: u32) -> u32 {
+        let _running = self.gauge.enter();
+        self.order.lock().unwrap().push(value);
         value
     }
 }
@@ -162,18 +170,80 @@ async fn a_call_taken_back_by_a_dropped_connection_is_answered_from_its_redelive
     env.server.wait().await;
 }
 
+/// Sends a call through the client's transport itself, to see every reply the server sends.
+async fn raw_call(env: &Env, method: &str, value: u32) -> courier::PendingReply {
+    let request = courier_test_support::wire::call_request(method, json!({"value": value}));
+    env.client.transport().call(env.client.target(), request, &CallOptions::new(TIMEOUT)).await.unwrap()
+}
+
+async fn next_result(pending: &mut courier::PendingReply, what: &str) -> Value {
+    within(what, pending.recv()).await.expect("a reply").expect("not an error").result
+}
+
+/// A call the broker delivers again after its acknowledgement was lost runs once: the
+/// redelivery gets the reply the call already got (a second reply to the same `_msg_id`), or
+/// nothing while the call still runs (its run replies). A method marked `#[rpc(idempotent)]`
+/// runs again instead.
 #[tokio::test(start_paused = true)]
-async fn a_call_redelivered_after_its_ack_runs_again_and_is_answered_once() {
+async fn a_call_redelivered_after_its_ack_is_answered_from_the_reply_cache() {
+    let (_guard, logs) = capture_thread("courier_runtime=info");
     let env = env(ExecutorConfig::default()).await;
+    // Deliveries held a moment: the redelivery arrives after the first run replied.
+    env.faults.delay_deliveries(Duration::from_millis(100));
     env.faults.redeliver(1);
-    assert_eq!(echo(&env.client, 7).await.unwrap(), 7);
-    // The broker never got the ack: the call comes back and runs again; its second reply
-    // finds no waiting caller and is dropped.
-    env.gauge.wait_until("the redelivered call ran", |g| g.finished() == 2).await;
-    assert_eq!(*env.order.lock().unwrap(), vec![7, 7]);
+    let mut pending = raw_call(&env, "echo", 7).await;
+    assert_eq!(next_result(&mut pending, "the reply").await, 7);
+    assert_eq!(next_result(&mut pending, "the reply to the redelivery").await, 7);
+    assert_eq!(*env.order.lock().unwrap(), vec![7], "it ran once");
     assert_eq!(env.faults.stats().redelivered, 1);
-    assert_eq!(echo(&env.client, 8).await.unwrap(), 8);
+    assert!(logs.contains("answering a redelivered call with the reply it already got"), "{}", logs.text());
+
+    // Redelivered while it still runs: one run, one reply.
+    env.faults.delay_deliveries(Duration::ZERO);
+    env.faults.redeliver(1);
+    let mut pending = raw_call(&env, "slow", 8).await;
+    courier_test_support::within("the redelivery while running", async {
+        while !logs.contains("a redelivered call is still running") {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await;
+    env.gate.open();
+    assert_eq!(next_result(&mut pending, "the slow reply").await, 8);
+    assert_eq!(env.gauge.started(), 2, "echo once, slow once");
+    assert!(tokio::time::timeout(TIMEOUT, pending.recv()).await.is_err(), "no second reply");
+
+    // An idempotent method runs again, and each run replies.
+    env.faults.redeliver(1);
+    let mut pending = raw_call(&env, "touch", 9).await;
+    assert_eq!(next_result(&mut pending, "the reply").await, 9);
+    assert_eq!(next_result(&mut pending, "the rerun's reply").await, 9);
+    assert_eq!(*env.order.lock().unwrap(), vec![7, 9, 9]);
     env.server.wait().await;
+}
+
+/// With the reply cache off, a redelivered call runs again (as oslo, which has none), and the
+/// second reply finds no waiting caller.
+#[tokio::test(start_paused = true)]
+async fn without_a_reply_cache_a_redelivered_call_runs_again() {
+    let exchange = unique("faults");
+    let config = TransportConfig::default().with_control_exchange(&exchange);
+    let (transport, faults) = connect_with_faults(config.clone());
+    let topic = unique("faults-topic");
+    let (gauge, gate, order) = (Gauge::new(), Gate::new(), Arc::new(Mutex::new(Vec::new())));
+    let service = Service { gauge: gauge.clone(), gate, order: Arc::clone(&order) };
+    let server = RpcServer::builder(transport, Target::new(&topic).with_server("s1"))
+        .endpoint(service)
+        .with_reply_cache(0, Duration::from_secs(60))
+        .build()
+        .unwrap();
+    server.start().await.unwrap();
+    let client = RpcClient::new(courier::fake::connect(config), Target::new(&topic)).with_timeout(TIMEOUT);
+    faults.redeliver(1);
+    assert_eq!(echo(&client, 7).await.unwrap(), 7);
+    gauge.wait_until("the redelivered call ran", |g| g.finished() == 2).await;
+    assert_eq!(*order.lock().unwrap(), vec![7, 7]);
+    server.wait().await;
 }
 
 #[tokio::test(start_paused = true)]

@@ -43,8 +43,20 @@ struct Dynamic;
 impl Endpoint for Dynamic {
     fn info(&self) -> &'static EndpointInfo {
         const METHODS: &[MethodInfo] = &[
-            MethodInfo { name: "_sync_power_states", kind: MethodKind::Async, args: &[], exposed: false },
-            MethodInfo { name: "_exposed_private", kind: MethodKind::Async, args: &[], exposed: true },
+            MethodInfo {
+                name: "_sync_power_states",
+                kind: MethodKind::Async,
+                args: &[],
+                exposed: false,
+                idempotent: false,
+            },
+            MethodInfo {
+                name: "_exposed_private",
+                kind: MethodKind::Async,
+                args: &[],
+                exposed: true,
+                idempotent: false,
+            },
         ];
         static INFO: EndpointInfo =
             EndpointInfo { type_name: "Dynamic", namespace: None, version: None, methods: METHODS };

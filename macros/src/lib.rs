@@ -96,7 +96,10 @@ use proc_macro::TokenStream;
 /// calls. Name it differently on the wire with `#[rpc(name = "wire_name")]`. Mark it
 /// `#[rpc(expose)]` (oslo's `@expose`, recorded as `MethodInfo::exposed`) to keep it callable
 /// on a server built with `with_access_policy(AccessPolicy::Explicit)`, which serves only such
-/// methods; attributes combine: `#[rpc(expose, name = "get_console")]`.
+/// methods; attributes combine: `#[rpc(expose, name = "get_console")]`. Mark it
+/// `#[rpc(idempotent)]` (`MethodInfo::idempotent`) when running it twice is harmless: a call the
+/// broker redelivers then runs again, where otherwise the server answers it from its reply
+/// cache (`RpcServerBuilder::with_reply_cache`).
 ///
 /// - **Kind.** `fn` runs on the blocking pool (`spawn_blocking`), `async fn` as a tokio task:
 ///   the `MethodKind` of its table row. Port a service to async one method at a time.

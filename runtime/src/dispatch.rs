@@ -23,7 +23,7 @@ pub const PING_METHOD: &str = "oslo_rpc_server_ping";
 /// ```
 /// use courier_runtime::{AccessPolicy, MethodInfo, MethodKind};
 ///
-/// let row = |name, exposed| MethodInfo { name, kind: MethodKind::Async, args: &[], exposed };
+/// let row = |name, exposed| MethodInfo { name, kind: MethodKind::Async, args: &[], exposed, idempotent: false };
 /// assert!(AccessPolicy::Default.allows(&row("resize", false)));
 /// assert!(!AccessPolicy::Default.allows(&row("_cleanup", false)));
 /// assert!(AccessPolicy::Legacy.allows(&row("_cleanup", false)));
@@ -177,8 +177,13 @@ struct PingEndpoint;
 
 impl Endpoint for PingEndpoint {
     fn info(&self) -> &'static EndpointInfo {
-        const METHODS: &[MethodInfo] =
-            &[MethodInfo { name: PING_METHOD, kind: MethodKind::Async, args: &[], exposed: false }];
+        const METHODS: &[MethodInfo] = &[MethodInfo {
+            name: PING_METHOD,
+            kind: MethodKind::Async,
+            args: &[],
+            exposed: false,
+            idempotent: false,
+        }];
         static INFO: EndpointInfo =
             EndpointInfo { type_name: "PingEndpoint", namespace: None, version: None, methods: METHODS };
         &INFO
@@ -210,8 +215,14 @@ mod tests {
     }
 
     const ROWS: &[MethodInfo] = &[
-        MethodInfo { name: "echo", kind: MethodKind::Async, args: &["payload"], exposed: false },
-        MethodInfo { name: "_private", kind: MethodKind::Sync, args: &[], exposed: true },
+        MethodInfo {
+            name: "echo",
+            kind: MethodKind::Async,
+            args: &["payload"],
+            exposed: false,
+            idempotent: false,
+        },
+        MethodInfo { name: "_private", kind: MethodKind::Sync, args: &[], exposed: true, idempotent: false },
     ];
     static PLAIN: EndpointInfo =
         EndpointInfo { type_name: "Plain", namespace: None, version: None, methods: ROWS };

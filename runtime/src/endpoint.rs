@@ -45,6 +45,10 @@ pub struct MethodInfo {
     /// Marked exposed (`#[rpc(expose)]`, oslo's `@expose`): only such methods are callable
     /// under [`AccessPolicy::Explicit`](crate::AccessPolicy::Explicit).
     pub exposed: bool,
+    /// Marked idempotent (`#[rpc(idempotent)]`): a redelivered call runs again instead of being
+    /// answered from the server's reply cache (see
+    /// [`RpcServerBuilder::with_reply_cache`](crate::RpcServerBuilder::with_reply_cache)).
+    pub idempotent: bool,
 }
 
 /// The static description of an endpoint: what `#[rpc_endpoint(namespace, version)]` says.
@@ -120,7 +124,7 @@ impl<T> std::fmt::Debug for Invocation<T> {
 /// impl Endpoint for Pinger {
 ///     fn info(&self) -> &'static EndpointInfo {
 ///         const METHODS: &[MethodInfo] =
-///             &[MethodInfo { name: "ping", kind: MethodKind::Async, args: &[], exposed: false }];
+///             &[MethodInfo { name: "ping", kind: MethodKind::Async, args: &[], exposed: false, idempotent: false }];
 ///         static INFO: EndpointInfo =
 ///             EndpointInfo { type_name: "Pinger", namespace: None, version: None, methods: METHODS };
 ///         &INFO

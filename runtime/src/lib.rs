@@ -20,6 +20,7 @@ pub mod notification_endpoint;
 pub mod notification_filter;
 pub mod notification_listener;
 pub mod notify;
+pub mod reply_cache;
 pub mod serializer;
 pub mod server;
 pub mod target;

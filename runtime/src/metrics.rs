@@ -18,7 +18,7 @@
 //!   serializer refused.
 //! - `kind`: the executor pool, `sync` or `async`.
 //! - `reason` (rejections): `undecodable`, `malformed`, `no_such_method`, `unsupported_version`,
-//!   `bad_arguments`, `refused_by_hook`, `filtered`, ...
+//!   `bad_arguments`, `refused_by_hook`, `filtered`, `redelivered`, ...
 //! - `topic` (client and notifier): the target's topic.
 //!
 //! # Servers and notification listeners
@@ -99,6 +99,8 @@ pub(crate) enum Rejection {
     RefusedByHook,
     /// A notification filter did not match.
     Filtered,
+    /// A redelivered call that already ran (or runs): answered from the reply cache.
+    Redelivered,
 }
 
 impl Rejection {
@@ -111,6 +113,7 @@ impl Rejection {
             Self::BadArguments => "bad_arguments",
             Self::RefusedByHook => "refused_by_hook",
             Self::Filtered => "filtered",
+            Self::Redelivered => "redelivered",
         }
     }
 }

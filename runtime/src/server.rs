@@ -20,6 +20,7 @@ use crate::endpoint::{Endpoint, Invocation, MethodKind};
 use crate::executor::Admission;
 use crate::hook::{Hook, RequestInfo};
 use crate::metrics::{self, Outcome, Rejection};
+use crate::reply_cache::{DEFAULT_REPLY_CACHE_AGE, DEFAULT_REPLY_CACHE_ENTRIES, ReplyCache, Seen};
 use crate::serializer::Serializer;
 use crate::transport::{Delivery, Incoming, ListenOptions, Origin};
 use crate::wire::{self, Failure, Reply, Request, seconds_to_json};
@@ -56,6 +57,7 @@ pub struct RpcServerBuilder {
     ping: bool,
     access_policy: AccessPolicy,
     hooks: Vec<Arc<dyn Hook>>,
+    reply_cache: (usize, Duration),
 }
 
 impl RpcServerBuilder {
@@ -86,6 +88,25 @@ impl RpcServerBuilder {
         self
     }
 
+    /// Bounds the reply cache: the replies of the last `max_entries` calls, each kept up to
+    /// `max_age` (defaults [`DEFAULT_REPLY_CACHE_ENTRIES`], [`DEFAULT_REPLY_CACHE_AGE`]). A call
+    /// the broker delivers again (flagged redelivered: its acknowledgement was lost, e.g. with
+    /// a connection) is answered with the kept reply, or not at all while its first run is
+    /// still going, instead of running twice. Methods marked `#[rpc(idempotent)]` are not
+    /// kept: their redeliveries run again. `0` entries turn the cache off.
+    ///
+    /// ```
+    /// # fn demo(builder: courier_runtime::RpcServerBuilder) {
+    /// use std::time::Duration;
+    ///
+    /// let builder = builder.with_reply_cache(4096, Duration::from_secs(120));
+    /// # let _ = builder; }
+    /// ```
+    pub fn with_reply_cache(mut self, max_entries: usize, max_age: Duration) -> Self {
+        self.reply_cache = (max_entries, max_age);
+        self
+    }
+
     /// Which methods requests may call (oslo's `access_policy`); default
     /// [`AccessPolicy::Default`]: all but `_`-prefixed names. A hidden method is answered with
     /// `NoSuchMethod`, as oslo does.
@@ -112,6 +133,7 @@ impl RpcServerBuilder {
             serializer: self.options.serializer,
             hooks: self.hooks,
             prefetch: self.options.prefetch.unwrap_or(DEFAULT_PREFETCH),
+            replies: Arc::new(ReplyCache::new(self.reply_cache.0, self.reply_cache.1)),
         };
         Ok(RpcServer { engine: Engine::new(handler, self.options.executor, self.options.drain_timeout) })
     }
@@ -146,6 +168,7 @@ impl RpcServer {
             ping: false,
             access_policy: AccessPolicy::Default,
             hooks: Vec::new(),
+            reply_cache: (DEFAULT_REPLY_CACHE_ENTRIES, DEFAULT_REPLY_CACHE_AGE),
         }
     }
 
@@ -199,6 +222,8 @@ struct RpcHandler {
     prefetch: u16,
     /// Whether requests' `_timeout` is added to the context as `client_timeout` (on RabbitMQ).
     client_timeout_in_context: bool,
+    /// The replies of recent calls, for their redeliveries.
+    replies: Arc<ReplyCache>,
 }
 
 /// A routed request.
@@ -206,6 +231,8 @@ struct Call {
     route: Route,
     request: Request,
     delivery: Box<dyn Delivery>,
+    /// Where its acknowledgement is recorded: a call whose reply is kept for redeliveries.
+    cached: Option<Arc<ReplyCache>>,
 }
 
 impl Work for Call {
@@ -218,7 +245,15 @@ impl Work for Call {
     }
 
     async fn settle(&self, how: Settlement) -> Result<(), TransportError> {
-        how.apply(&*self.delivery).await
+        how.apply(&*self.delivery).await?;
+        // Recorded once acknowledged: a call whose ack failed is skipped, and its redelivery
+        // must run.
+        if how == Settlement::Ack
+            && let (Some(cache), Some(msg_id)) = (&self.cached, &self.request.msg_id)
+        {
+            cache.running(msg_id);
+        }
+        Ok(())
     }
 }
 
@@ -247,7 +282,7 @@ impl Handler for RpcHandler {
 
     /// Decodes and routes a message. Everything that cannot run is settled and answered here.
     async fn take(core: &Arc<Core<Self>>, incoming: Incoming) -> Option<Call> {
-        let Incoming { message, delivery, .. } = incoming;
+        let Incoming { message, delivery, redelivered, .. } = incoming;
         let message = match message {
             Ok(message) => message,
             Err(error) => {
@@ -279,7 +314,13 @@ impl Handler for RpcHandler {
         match core.handler.dispatcher.route(&request) {
             Ok(route) => {
                 Span::current().record("courier.method.kind", route.kind().as_str());
-                Some(Call { route, request, delivery })
+                let replies = &core.handler.replies;
+                let cached = (replies.enabled() && !route.method.idempotent && request.reply_q.is_some())
+                    .then(|| Arc::clone(replies));
+                if redelivered && cached.is_some() && answered_before(core, &request, &*delivery).await {
+                    return None;
+                }
+                Some(Call { route, request, delivery, cached })
             }
             Err(failure) => {
                 tracing::info!(class = %failure.class, "{}", failure.message);
@@ -303,7 +344,7 @@ impl Handler for RpcHandler {
     }
 
     async fn handle(core: Arc<Core<Self>>, call: Call, admission: Admission) {
-        let Call { route, request, .. } = call;
+        let Call { route, request, cached: call_cache, .. } = call;
         let handler = &core.handler;
         let reply_to = reply_address(&request);
         let heartbeats = reply_to.as_ref().and_then(|(q, id)| handler.start_heartbeats(&request, q, id));
@@ -369,8 +410,14 @@ impl Handler for RpcHandler {
             let reply = match result {
                 Ok(value) => Reply::success(value),
                 Err(failure) => Reply::failure(failure),
-            };
-            handler.send_reply(&reply_q, reply.with_msg_id(msg_id)).await;
+            }
+            .with_msg_id(msg_id);
+            if let Some(cache) = &call_cache
+                && let Some(msg_id) = reply.msg_id.as_deref()
+            {
+                cache.replied(msg_id, &reply);
+            }
+            handler.send_reply(&reply_q, reply).await;
         }
         // Released only now, so `wait()` also waits for the reply to go out.
         drop(admission);
@@ -393,6 +440,25 @@ fn record_request(request: &Request) {
     if let Some(id) = request.context.global_request_id() {
         span.record("global_request_id", id);
     }
+}
+
+/// For a redelivered call already seen: acknowledges it and answers with the kept reply (none
+/// while the first run still goes on; that run replies). False when the call is not known.
+async fn answered_before(core: &Arc<Core<RpcHandler>>, request: &Request, delivery: &dyn Delivery) -> bool {
+    let Some((reply_q, msg_id)) = reply_address(request) else { return false };
+    let Some(seen) = core.handler.replies.get(&msg_id) else { return false };
+    metrics::rejected(&core.consumer, metrics::UNKNOWN_METHOD, Rejection::Redelivered);
+    Settlement::Ack.settle(delivery).await;
+    match seen {
+        Seen::Running => {
+            tracing::info!(%msg_id, "a redelivered call is still running; its run will reply");
+        }
+        Seen::Replied(reply) => {
+            tracing::info!(%msg_id, "answering a redelivered call with the reply it already got");
+            reply_later(core, reply_q, reply);
+        }
+    }
+    true
 }
 
 /// Sends a reply from a task of its own that the drain waits for.

@@ -17,8 +17,13 @@ struct Named(&'static str);
 
 impl Endpoint for Named {
     fn info(&self) -> &'static EndpointInfo {
-        const METHODS: &[MethodInfo] =
-            &[MethodInfo { name: "whoami", kind: MethodKind::Async, args: &[], exposed: false }];
+        const METHODS: &[MethodInfo] = &[MethodInfo {
+            name: "whoami",
+            kind: MethodKind::Async,
+            args: &[],
+            exposed: false,
+            idempotent: false,
+        }];
         static INFO: EndpointInfo =
             EndpointInfo { type_name: "Named", namespace: None, version: None, methods: METHODS };
         &INFO

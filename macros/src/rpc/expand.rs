@@ -76,7 +76,7 @@ fn endpoint(endpoint: &Endpoint) -> TokenStream {
     })
 }
 
-/// `MethodInfo { name, kind, args, exposed }`.
+/// `MethodInfo { name, kind, args, exposed, idempotent }`.
 fn table_row(p: &TokenStream, method: &Method) -> TokenStream {
     let name = &method.wire_name;
     let kind = match method.sig.kind {
@@ -84,8 +84,14 @@ fn table_row(p: &TokenStream, method: &Method) -> TokenStream {
         Kind::Async => quote!(#p::MethodKind::Async),
     };
     let args = wire_args(method).map(|arg| arg.wire_name());
-    let exposed = method.exposed;
-    quote!(#p::MethodInfo { name: #name, kind: #kind, args: &[#(#args),*], exposed: #exposed })
+    let (exposed, idempotent) = (method.exposed, method.idempotent);
+    quote!(#p::MethodInfo {
+        name: #name,
+        kind: #kind,
+        args: &[#(#args),*],
+        exposed: #exposed,
+        idempotent: #idempotent,
+    })
 }
 
 /// The method's wire arguments (the context excluded).

@@ -48,6 +48,8 @@ pub struct Method {
     pub rename: Option<LitStr>,
     /// `#[rpc(expose)]`: callable under oslo's explicit access policy.
     pub exposed: bool,
+    /// `#[rpc(idempotent)]`: a redelivered call runs again rather than from the reply cache.
+    pub idempotent: bool,
     /// How it runs, takes `self`, its generics and `unsafe`.
     pub sig: MethodSig,
     /// Its parameters after the receiver.
@@ -147,7 +149,9 @@ impl Lower for Endpoint {
                 // oslo's access policy: private names are never callable.
                 continue;
             }
-            methods.push(Method::from_ast(f, wire_name, attrs.name, attrs.expose.is_some()));
+            let flags =
+                MethodFlags { exposed: attrs.expose.is_some(), idempotent: attrs.idempotent.is_some() };
+            methods.push(Method::from_ast(f, wire_name, attrs.name, flags));
         }
         Self { block, namespace: args.namespace, version: args.version, client, methods }
     }
@@ -157,8 +161,14 @@ impl Lower for Endpoint {
     }
 }
 
+/// The `#[rpc(...)]` flags a method row carries.
+struct MethodFlags {
+    exposed: bool,
+    idempotent: bool,
+}
+
 impl Method {
-    fn from_ast(f: &syn::ImplItemFn, wire_name: String, rename: Option<LitStr>, exposed: bool) -> Self {
+    fn from_ast(f: &syn::ImplItemFn, wire_name: String, rename: Option<LitStr>, flags: MethodFlags) -> Self {
         let signature = &f.sig;
         let args = signature
             .inputs
@@ -172,7 +182,8 @@ impl Method {
             ident: signature.ident.clone(),
             wire_name,
             rename,
-            exposed,
+            exposed: flags.exposed,
+            idempotent: flags.idempotent,
             sig: MethodSig::of(signature),
             args,
             ret: Return::from_ast(&signature.output),

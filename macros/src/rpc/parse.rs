@@ -53,22 +53,32 @@ pub struct MethodAttrs {
     pub name: Option<LitStr>,
     /// `#[rpc(expose)]`: callable under oslo's explicit access policy (its `@expose`).
     pub expose: Option<Span>,
+    /// `#[rpc(idempotent)]`: a redelivered call may run again (no reply cache).
+    pub idempotent: Option<Span>,
 }
 
 impl MethodAttrs {
     /// Reads (and records the errors of) every `#[rpc(...)]` among `attrs`.
     pub fn parse(attrs: &[Attribute], errors: &Ctxt) -> Self {
         let mut out = Self::default();
-        let usage = "`#[rpc(skip)]`, `#[rpc(expose)]` or `#[rpc(name = \"wire_name\")]`";
+        let usage =
+            "`#[rpc(skip)]`, `#[rpc(expose)]`, `#[rpc(idempotent)]` or `#[rpc(name = \"wire_name\")]`";
         attr::parse_method_attrs(attrs, "rpc", usage, errors, |meta| {
             if meta.path.is_ident("skip") {
                 attr::set_flag(&mut out.skip, meta, errors);
             } else if meta.path.is_ident("expose") {
                 attr::set_flag(&mut out.expose, meta, errors);
+            } else if meta.path.is_ident("idempotent") {
+                attr::set_flag(&mut out.idempotent, meta, errors);
             } else if meta.path.is_ident("name") {
                 attr::set_once(&mut out.name, meta, attr::string_value(meta)?, errors);
             } else {
-                attr::unknown(meta, "rpc", "`skip`, `expose` or `name = \"wire_name\"`", errors)?;
+                attr::unknown(
+                    meta,
+                    "rpc",
+                    "`skip`, `expose`, `idempotent` or `name = \"wire_name\"`",
+                    errors,
+                )?;
             }
             Ok(())
         });
