@@ -216,6 +216,14 @@ pub(crate) trait Work: Send + 'static {
 
     /// Settles all its deliveries; the first error, if any.
     fn settle(&self, how: Settlement) -> impl Future<Output = Result<(), TransportError>> + Send;
+
+    /// When its sender gives up: work still waiting for admission then is not run.
+    fn deadline(&self) -> Option<Instant> {
+        None
+    }
+
+    /// Logs (with its ids) that it expired unrun.
+    fn log_expired(&self) {}
 }
 
 /// A kind of consumer: how deliveries become work and how work runs.
@@ -242,11 +250,13 @@ pub(crate) trait Handler: Send + Sync + Sized + 'static {
     fn plan(&self, taken: Self::Taken) -> Self::Work;
 
     /// Runs admitted work to its end (reply or settlement). The admission is released when
-    /// this returns or drops it, whichever comes first.
+    /// this returns or drops it, whichever comes first. `stopping` turns true when the
+    /// consumer is stopped.
     fn handle(
         core: Arc<Core<Self>>,
         work: Self::Work,
         admission: Admission,
+        stopping: watch::Receiver<bool>,
     ) -> impl Future<Output = ()> + Send;
 }
 
@@ -340,6 +350,10 @@ impl<H: Handler> Core<H> {
             Settlement::Ack.log(work.settle(Settlement::Ack).await);
             return true;
         };
+        if self.expired(&work) {
+            Settlement::Ack.log(work.settle(Settlement::Ack).await);
+            return true;
+        }
         let admission = tokio::select! {
             biased;
             () = stop_requested(stopped) => {
@@ -348,6 +362,11 @@ impl<H: Handler> Core<H> {
             }
             admission = self.executor.admit(kind) => admission,
         };
+        // Waiting for a slot may have outlasted the sender's patience.
+        if self.expired(&work) {
+            Settlement::Ack.log(work.settle(Settlement::Ack).await);
+            return true;
+        }
         metrics::admitted(&self.consumer, work.method(), kind.as_str());
         if H::ACK == AckPolicy::OnAdmission
             && let Err(error) = work.settle(Settlement::Ack).await
@@ -356,7 +375,18 @@ impl<H: Handler> Core<H> {
             tracing::error!(%error, "could not acknowledge a message; skipping it");
             return true;
         }
-        self.spawn(H::handle(Arc::clone(self), work, admission));
+        self.spawn(H::handle(Arc::clone(self), work, admission, stopped.clone()));
+        true
+    }
+
+    /// Whether the work's sender has given up; such work is logged and counted here, and
+    /// acknowledged by the caller without a reply (nobody waits for it).
+    fn expired(&self, work: &H::Work) -> bool {
+        if work.deadline().is_none_or(|deadline| Instant::now() < deadline) {
+            return false;
+        }
+        work.log_expired();
+        metrics::rejected(&self.consumer, work.method(), Rejection::Expired);
         true
     }
 }

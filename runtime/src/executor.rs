@@ -261,6 +261,26 @@ impl Admission {
     pub async fn run<T: Send + 'static>(&self, invocation: Invocation<T>, name: &str) -> Result<T, Panicked> {
         let _slot = self.running.acquire().await.expect("executor semaphores are never closed");
         let _running = self.occupancy.start();
+        self.run_now(invocation, name).await
+    }
+
+    /// As [`run`](Self::run), unless `deadline` passed while it waited for its slot: then it
+    /// does not run, and `None`.
+    pub(crate) async fn run_before<T: Send + 'static>(
+        &self,
+        invocation: Invocation<T>,
+        name: &str,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Option<Result<T, Panicked>> {
+        let _slot = self.running.acquire().await.expect("executor semaphores are never closed");
+        if deadline.is_some_and(|deadline| tokio::time::Instant::now() >= deadline) {
+            return None;
+        }
+        let _running = self.occupancy.start();
+        Some(self.run_now(invocation, name).await)
+    }
+
+    async fn run_now<T: Send + 'static>(&self, invocation: Invocation<T>, name: &str) -> Result<T, Panicked> {
         match invocation {
             Invocation::Sync(call) => match tokio::task::spawn_blocking(call).await {
                 Ok(value) => Ok(value),

@@ -6,6 +6,7 @@
 //! the `#[rpc_endpoint]` macro and the built-in transports.
 #![deny(missing_docs)]
 
+pub mod cancellation;
 pub mod client;
 pub mod consume;
 pub mod context;
@@ -30,6 +31,7 @@ pub mod transport;
 pub mod url;
 pub mod wire;
 
+pub use cancellation::Cancellation;
 pub use client::RpcClient;
 pub use consume::ConsumeOptions;
 pub use context::{CLIENT_TIMEOUT, Context};

@@ -18,7 +18,7 @@
 //!   serializer refused.
 //! - `kind`: the executor pool, `sync` or `async`.
 //! - `reason` (rejections): `undecodable`, `malformed`, `no_such_method`, `unsupported_version`,
-//!   `bad_arguments`, `refused_by_hook`, `filtered`, `redelivered`, ...
+//!   `bad_arguments`, `refused_by_hook`, `filtered`, `redelivered`, `expired`, ...
 //! - `topic` (client and notifier): the target's topic.
 //!
 //! # Servers and notification listeners
@@ -101,6 +101,8 @@ pub(crate) enum Rejection {
     Filtered,
     /// A redelivered call that already ran (or runs): answered from the reply cache.
     Redelivered,
+    /// Its sender had given up (its deadline passed) before it could run.
+    Expired,
 }
 
 impl Rejection {
@@ -114,6 +116,7 @@ impl Rejection {
             Self::RefusedByHook => "refused_by_hook",
             Self::Filtered => "filtered",
             Self::Redelivered => "redelivered",
+            Self::Expired => "expired",
         }
     }
 }

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use tokio::sync::watch;
 use tracing::{Instrument, Span};
 
 use crate::Transport;
@@ -120,7 +121,7 @@ impl Handler for NotificationHandler {
         self.plan_batch(vec![taken])
     }
 
-    async fn handle(core: Arc<Core<Self>>, plan: Plan, admission: Admission) {
+    async fn handle(core: Arc<Core<Self>>, plan: Plan, admission: Admission, _: watch::Receiver<bool>) {
         let mut admission = Some(admission);
         for group in plan.0 {
             let first =

@@ -7,9 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tracing::Span;
 
+use crate::cancellation::Cancellation;
 use crate::consume::{
     AckPolicy, ConsumeOptions, Core, Engine, Handler, Settlement, Work, consume_options_methods,
     consumer_span,
@@ -233,6 +236,8 @@ struct Call {
     delivery: Box<dyn Delivery>,
     /// Where its acknowledgement is recorded: a call whose reply is kept for redeliveries.
     cached: Option<Arc<ReplyCache>>,
+    /// When its caller gives up (a call's timeout, as the transport read it).
+    deadline: Option<Instant>,
 }
 
 impl Work for Call {
@@ -242,6 +247,15 @@ impl Work for Call {
 
     fn method(&self) -> &'static str {
         self.route.method.name
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        // A cast has nobody waiting: it runs whenever it is admitted.
+        self.deadline.filter(|_| self.request.reply_q.is_some())
+    }
+
+    fn log_expired(&self) {
+        log_expired(self.request.msg_id.as_deref(), &self.request.method);
     }
 
     async fn settle(&self, how: Settlement) -> Result<(), TransportError> {
@@ -282,7 +296,7 @@ impl Handler for RpcHandler {
 
     /// Decodes and routes a message. Everything that cannot run is settled and answered here.
     async fn take(core: &Arc<Core<Self>>, incoming: Incoming) -> Option<Call> {
-        let Incoming { message, delivery, redelivered, .. } = incoming;
+        let Incoming { message, delivery, redelivered, deadline, .. } = incoming;
         let message = match message {
             Ok(message) => message,
             Err(error) => {
@@ -320,7 +334,7 @@ impl Handler for RpcHandler {
                 if redelivered && cached.is_some() && answered_before(core, &request, &*delivery).await {
                     return None;
                 }
-                Some(Call { route, request, delivery, cached })
+                Some(Call { route, request, delivery, cached, deadline })
             }
             Err(failure) => {
                 tracing::info!(class = %failure.class, "{}", failure.message);
@@ -343,8 +357,14 @@ impl Handler for RpcHandler {
         call
     }
 
-    async fn handle(core: Arc<Core<Self>>, call: Call, admission: Admission) {
-        let Call { route, request, cached: call_cache, .. } = call;
+    async fn handle(
+        core: Arc<Core<Self>>,
+        call: Call,
+        admission: Admission,
+        stopping: watch::Receiver<bool>,
+    ) {
+        let Call { route, request, cached: call_cache, deadline, .. } = call;
+        let cancellation = Cancellation::new(deadline, stopping);
         let handler = &core.handler;
         let reply_to = reply_address(&request);
         let heartbeats = reply_to.as_ref().and_then(|(q, id)| handler.start_heartbeats(&request, q, id));
@@ -374,9 +394,21 @@ impl Handler for RpcHandler {
         let (label, stopwatch) = (route.method.name, metrics::Stopwatch::start());
         let result = match refusal {
             // Bound synchronously so only the invocation lives across the await.
-            None => match handler.bind(&route, &request.method, request.args, run_context) {
+            None => match handler.bind(&route, &request.method, request.args, run_context, cancellation) {
                 Ok(invocation) => {
-                    let (result, outcome) = match admission.run(invocation, &request.method).await {
+                    // A call still waiting for its slot at its deadline is not run: its
+                    // caller gave up.
+                    let call_deadline = deadline.filter(|_| reply_to.is_some());
+                    let Some(ran) = admission.run_before(invocation, &request.method, call_deadline).await
+                    else {
+                        log_expired(request.msg_id.as_deref(), &request.method);
+                        metrics::rejected(&core.consumer, label, Rejection::Expired);
+                        if let Some(heartbeats) = heartbeats {
+                            heartbeats.abort();
+                        }
+                        return;
+                    };
+                    let (result, outcome) = match ran {
                         Ok(Ok(value)) => (Ok(value), Outcome::Completed),
                         Ok(Err(failure)) => (Err(failure), Outcome::Failed),
                         Err(panicked) => (Err(panicked.to_failure(&request.method)), Outcome::Panicked),
@@ -422,6 +454,14 @@ impl Handler for RpcHandler {
         // Released only now, so `wait()` also waits for the reply to go out.
         drop(admission);
     }
+}
+
+fn log_expired(msg_id: Option<&str>, method: &str) {
+    tracing::warn!(
+        msg_id = msg_id.unwrap_or_default(),
+        method,
+        "not running a call whose caller has given up (its timeout passed before it could run)"
+    );
 }
 
 /// Records a decoded request's ids and method in the current (message) span.
@@ -475,6 +515,7 @@ impl RpcHandler {
         method: &str,
         args: Map<String, Value>,
         context: Context,
+        cancellation: Cancellation,
     ) -> Result<Invocation, Failure> {
         let mut bound = Map::new();
         for (name, value) in args {
@@ -484,11 +525,12 @@ impl RpcHandler {
                 .map_err(|e| Failure::type_error(format!("{method}() argument '{name}': {e}")))?;
             bound.insert(name, value);
         }
-        Ok(self.wrap_result(route.invoke(context.clone(), bound), context))
+        Ok(self.wrap(route.invoke(context.clone(), bound), context, cancellation))
     }
 
-    /// Applies the serializer to the result.
-    fn wrap_result(&self, invocation: Invocation, context: Context) -> Invocation {
+    /// Runs the method with its [`Cancellation`] as the current one, and applies the
+    /// serializer to the result (one wrapper for both: each costs a box per call).
+    fn wrap(&self, invocation: Invocation, context: Context, cancellation: Cancellation) -> Invocation {
         let serializer = Arc::clone(&self.serializer);
         let serialize = move |value: Value| {
             serializer.serialize_entity(&context, value).map_err(|e| {
@@ -496,10 +538,12 @@ impl RpcHandler {
             })
         };
         match invocation {
-            Invocation::Sync(call) => Invocation::Sync(Box::new(move || call().and_then(serialize))),
-            Invocation::Async(future) => {
-                Invocation::Async(Box::pin(async move { future.await.and_then(serialize) }))
+            Invocation::Sync(call) => {
+                Invocation::Sync(Box::new(move || cancellation.run_sync(call).and_then(serialize)))
             }
+            Invocation::Async(future) => Invocation::Async(Box::pin(async move {
+                cancellation.run_async(future).await.and_then(serialize)
+            })),
         }
     }
 

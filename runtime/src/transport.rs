@@ -304,13 +304,24 @@ pub struct Incoming {
     pub headers: Headers,
     /// Where it came from, when the transport says (for spans and logs).
     pub origin: Option<Origin>,
+    /// When its sender gives up waiting for it, when the message says (a call's timeout:
+    /// RabbitMQ's per-message `expiration`, counted from this receipt). A server does not run a
+    /// call past it.
+    pub deadline: Option<tokio::time::Instant>,
 }
 
 impl Incoming {
     /// Pairs a message with its delivery handle (a first delivery).
     #[must_use]
     pub fn new(message: Result<Message, WireError>, delivery: Box<dyn Delivery>) -> Self {
-        Self { message, delivery, redelivered: false, headers: Headers::new(), origin: None }
+        Self { message, delivery, redelivered: false, headers: Headers::new(), origin: None, deadline: None }
+    }
+
+    /// Sets when its sender gives up.
+    #[must_use]
+    pub fn with_deadline(mut self, deadline: Option<tokio::time::Instant>) -> Self {
+        self.deadline = deadline;
+        self
     }
 
     /// Sets the redelivered flag.
@@ -345,6 +356,7 @@ impl fmt::Debug for Incoming {
             .field("redelivered", &self.redelivered)
             .field("headers", &self.headers)
             .field("origin", &self.origin)
+            .field("deadline", &self.deadline)
             .finish_non_exhaustive()
     }
 }

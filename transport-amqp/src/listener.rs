@@ -244,6 +244,13 @@ fn string_headers(table: Option<&lapin::types::FieldTable>) -> Headers {
         .collect()
 }
 
+/// When the sender of a message with this `expiration` (milliseconds, as oslo sets a call's
+/// timeout) gives up, counted from now (its receipt): AMQP carries no send time.
+fn expiration_deadline(expiration: Option<&lapin::types::ShortString>) -> Option<tokio::time::Instant> {
+    let millis: u64 = expiration?.as_str().trim().parse().ok()?;
+    tokio::time::Instant::now().checked_add(std::time::Duration::from_millis(millis))
+}
+
 fn unique_id(message: &Message) -> Option<String> {
     message.get("_unique_id").and_then(|v| v.as_str()).map(str::to_owned)
 }
@@ -289,12 +296,14 @@ impl Listener for AmqpListener {
             let headers = string_headers(delivery.properties.headers().as_ref());
             let origin = Origin::new("rabbitmq", delivery.exchange.as_str(), delivery.routing_key.as_str());
             let redelivered = delivery.redelivered;
+            let deadline = expiration_deadline(delivery.properties.expiration().as_ref());
             let settle = AmqpDelivery { acker: delivery.acker, record_on_ack };
             return Some(
                 Incoming::new(message, Box::new(settle))
                     .with_headers(headers)
                     .with_origin(origin)
-                    .with_redelivered(redelivered),
+                    .with_redelivered(redelivered)
+                    .with_deadline(deadline),
             );
         }
     }

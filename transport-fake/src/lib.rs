@@ -399,7 +399,7 @@ impl Listener for FakeListener {
             for (queue, origin) in &self.queues {
                 if let Some(stored) = queue.pop(newest_first) {
                     let message = wire::decode_body(&stored.body);
-                    let redelivered = stored.redelivered;
+                    let (redelivered, deadline) = (stored.redelivered, stored.expires_at);
                     let headers = stored.headers.clone();
                     let unsettled = Unsettled::new(Arc::clone(queue), stored, faults.cloned());
                     // Held (unsettled) during the delay, as a message in flight on the network.
@@ -410,6 +410,7 @@ impl Listener for FakeListener {
                     return Some(
                         Incoming::new(message, Box::new(delivery))
                             .with_redelivered(redelivered)
+                            .with_deadline(deadline)
                             .with_headers(headers)
                             .with_origin(origin.clone()),
                     );

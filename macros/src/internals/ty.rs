@@ -71,6 +71,11 @@ pub fn context_kind(ty: &Type) -> Option<ContextKind> {
     }
 }
 
+/// Whether `ty` (a path, not a reference) ends in `name` without generic arguments.
+pub fn is_named(ty: &Type, name: &str) -> bool {
+    last_segment(ty).is_some_and(|seg| seg.ident == name && seg.arguments.is_none())
+}
+
 /// The type's name, as an endpoint reports it: the last path segment's identifier (without
 /// `r#`), or the type as written.
 pub fn type_name(ty: &Type) -> String {

@@ -88,7 +88,7 @@ fn method_generics(method: &Method, errors: &Ctxt) {
 /// The argument's identifier is its keyword name on the wire.
 fn arg_patterns(method: &Method, errors: &Ctxt) {
     for arg in &method.args {
-        if arg.ident.is_none() && !matches!(arg.role, ArgRole::Context { .. }) {
+        if arg.ident.is_none() && !matches!(arg.role, ArgRole::Context { .. } | ArgRole::Cancellation) {
             errors.spanned(
                 &arg.pat,
                 "an RPC argument must be a plain identifier, as the identifier is the \
@@ -127,7 +127,7 @@ fn context_params(method: &Method, errors: &Ctxt) {
     let mut seen = false;
     for arg in &method.args {
         match arg.role {
-            ArgRole::Wire { .. } => {}
+            ArgRole::Wire { .. } | ArgRole::Cancellation => {}
             ArgRole::ContextMut => errors.spanned(
                 &arg.ty,
                 "the request context is passed as `&Context` or `Context`, not `&mut Context`; \

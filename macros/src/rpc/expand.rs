@@ -224,6 +224,8 @@ fn arm(p: &TokenStream, index: usize, method: &Method) -> TokenStream {
             }
             ArgRole::Context { by_ref: true } => call_args.push(quote!(&#context)),
             ArgRole::Context { by_ref: false } | ArgRole::ContextMut => call_args.push(quote!(#context)),
+            // Read where the method runs: the server makes it current there.
+            ArgRole::Cancellation => call_args.push(quote!(#p::Cancellation::current())),
         }
     }
     let has_wire_args = wire_args(method).next().is_some();

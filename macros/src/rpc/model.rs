@@ -96,6 +96,8 @@ pub enum ArgRole {
     },
     /// `&mut Context` (not supported).
     ContextMut,
+    /// The call's `Cancellation` (by value): the server's, not a wire argument.
+    Cancellation,
 }
 
 /// What a method returns.
@@ -200,6 +202,7 @@ impl Arg {
             _ => None,
         };
         let role = match ty::context_kind(ty) {
+            _ if ty::is_named(ty, "Cancellation") => ArgRole::Cancellation,
             Some(ContextKind::Ref) => ArgRole::Context { by_ref: true },
             Some(ContextKind::Value) => ArgRole::Context { by_ref: false },
             Some(ContextKind::Mut) => ArgRole::ContextMut,
