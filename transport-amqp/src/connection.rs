@@ -22,6 +22,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::options::{FailoverStrategy, LoginMethod, RabbitOptions, random_u32};
+use crate::supervisor::{Backoff, Failed, NoStop, retrying};
 
 /// How long one TCP + TLS + AMQP handshake may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -227,38 +228,15 @@ impl Broker {
     /// [`TransportError::Closed`]) or `deadline` passes (then the last connection error).
     pub(crate) async fn connect_retrying(
         &self,
-        purpose: &str,
-        closing: &mut watch::Receiver<bool>,
+        purpose: &'static str,
+        closing: watch::Receiver<bool>,
         deadline: Option<Instant>,
     ) -> Result<Connection, TransportError> {
-        let mut attempt = 0;
-        loop {
-            if *closing.borrow() {
-                return Err(TransportError::Closed);
-            }
-            let error = match self.connect_once(purpose).await {
-                Ok(connection) => return Ok(connection),
-                Err(error) => error,
-            };
-            let delay = self.options.reconnect_delay(attempt);
-            attempt = attempt.saturating_add(1);
-            let wake = Instant::now() + delay;
-            if deadline.is_some_and(|deadline| wake >= deadline) {
-                return Err(error);
-            }
-            tracing::info!(purpose, ?delay, "will reconnect to the broker");
-            if wait_or_closing(closing, delay).await {
-                return Err(TransportError::Closed);
-            }
-        }
-    }
-}
-
-/// Sleeps for `delay`; returns `true` early if `closing` turns true (or its sender is gone).
-pub(crate) async fn wait_or_closing(closing: &mut watch::Receiver<bool>, delay: Duration) -> bool {
-    tokio::select! {
-        () = tokio::time::sleep(delay) => false,
-        () = until_closing(closing) => true,
+        let mut backoff = Backoff::new(purpose, &self.options, closing).with_deadline(deadline);
+        retrying(&mut backoff, &mut NoStop, || async {
+            self.connect_once(purpose).await.map_err(Failed::Retry)
+        })
+        .await
     }
 }
 
