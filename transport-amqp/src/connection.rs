@@ -21,7 +21,7 @@ use lapin::{Connection, ConnectionProperties};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::options::{FailoverStrategy, LoginMethod, RabbitOptions, random_u32};
+use crate::options::{FailoverStrategy, LoginMethod, RabbitOptions};
 use crate::supervisor::{Backoff, Failed, NoStop, retrying};
 
 /// How long one TCP + TLS + AMQP handshake may take.
@@ -76,14 +76,6 @@ fn read_file(option: &str, path: &std::path::Path) -> Result<Vec<u8>, TransportE
         .map_err(|e| TransportError::InvalidUrl(format!("cannot read {option} `{}`: {e}", path.display())))
 }
 
-/// Shuffles in place (Fisher-Yates).
-fn shuffle<T>(items: &mut [T]) {
-    for i in (1..items.len()).rev() {
-        let j = random_u32() as usize % (i + 1);
-        items.swap(i, j);
-    }
-}
-
 impl Broker {
     /// Reads hosts, credentials, vhost and TLS files. No hosts means
     /// `guest:guest@localhost:5672`; no vhost (or an empty one) means `/`.
@@ -106,7 +98,7 @@ impl Broker {
                 password: "guest".into(),
             });
         }
-        shuffle(&mut endpoints);
+        fastrand::shuffle(&mut endpoints);
         let vhost = match url.virtual_host.as_deref() {
             None | Some("") => "/".to_owned(),
             Some(vhost) => vhost.to_owned(),
@@ -140,7 +132,7 @@ impl Broker {
 
     fn pick(&self) -> &Endpoint {
         let index = match self.options.kombu_failover_strategy {
-            FailoverStrategy::Shuffle => random_u32() as usize,
+            FailoverStrategy::Shuffle => fastrand::usize(..self.endpoints.len()),
             _ => self.next.fetch_add(1, Ordering::Relaxed),
         };
         &self.endpoints[index % self.endpoints.len()]

@@ -376,11 +376,8 @@ impl RabbitOptions {
         let interval = u64::from(self.rabbit_retry_interval)
             .saturating_add(u64::from(attempt).saturating_mul(u64::from(self.rabbit_retry_backoff)))
             .min(u64::from(self.rabbit_interval_max));
-        let splay = if self.kombu_reconnect_splay > 0.0 {
-            self.kombu_reconnect_splay * (f64::from(random_u32()) / f64::from(u32::MAX))
-        } else {
-            0.0
-        };
+        let splay =
+            if self.kombu_reconnect_splay > 0.0 { self.kombu_reconnect_splay * fastrand::f64() } else { 0.0 };
         Duration::from_secs(interval) + Duration::from_secs_f64(self.kombu_reconnect_delay + splay)
     }
 
@@ -389,12 +386,6 @@ impl RabbitOptions {
     pub fn missing_consumer_retry_timeout(&self) -> Duration {
         Duration::from_secs(u64::from(self.kombu_missing_consumer_retry_timeout))
     }
-}
-
-/// A random number from the operating system's generator (through uuid v4).
-pub(crate) fn random_u32() -> u32 {
-    let bytes = uuid::Uuid::new_v4().into_bytes();
-    u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
 }
 
 #[cfg(test)]
@@ -517,5 +508,10 @@ mod tests {
         assert_eq!(secs[19], 30);
         let with_delay = RabbitOptions::default().reconnect_delay(0);
         assert_eq!(with_delay, Duration::from_secs(2));
+        let splayed = RabbitOptions { kombu_reconnect_splay: 2.0, ..options };
+        for _ in 0..100 {
+            let delay = splayed.reconnect_delay(0);
+            assert!((Duration::from_secs(1)..Duration::from_secs(3)).contains(&delay), "{delay:?}");
+        }
     }
 }
