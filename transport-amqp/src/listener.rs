@@ -477,6 +477,20 @@ impl ListenSetup {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn a_close_while_disconnected_is_confirmed_then_waits_for_the_listener() {
+        let (control, control_rx) = mpsc::channel(1);
+        let (alive, alive_rx) = watch::channel(true);
+        let mut stop = ListenerStop { control: control_rx, alive: alive_rx };
+        let stopped = tokio::spawn(async move { stop.stopped().await });
+        let (done, confirmed) = oneshot::channel();
+        control.send(Stop::Close(done)).await.unwrap();
+        tokio::time::timeout(CLOSE_TIMEOUT, confirmed).await.expect("confirmed at once").unwrap();
+        assert!(!stopped.is_finished(), "the listener may still settle messages");
+        drop(alive);
+        tokio::time::timeout(CLOSE_TIMEOUT, stopped).await.expect("stops once the listener is gone").unwrap();
+    }
+
     #[test]
     fn dedupe_window_forgets_the_oldest() {
         let mut window = DedupeWindow::default();
