@@ -14,14 +14,15 @@ use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use courier_runtime::{TransportError, TransportUrl};
+use courier_runtime::{BoxError, TransportError, TransportUrl};
 use lapin::tcp::{OwnedIdentity, OwnedTLSConfig};
 use lapin::uri::{AMQPAuthority, AMQPQueryString, AMQPScheme, AMQPUri, AMQPUserInfo, SASLMechanism};
 use lapin::{Connection, ConnectionProperties};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::options::{FailoverStrategy, LoginMethod, RabbitOptions, random_u32};
+use crate::options::{FailoverStrategy, LoginMethod, RabbitOptions};
+use crate::supervisor::{Backoff, Failed, NoStop, retrying};
 
 /// How long one TCP + TLS + AMQP handshake may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -75,14 +76,6 @@ fn read_file(option: &str, path: &std::path::Path) -> Result<Vec<u8>, TransportE
         .map_err(|e| TransportError::InvalidUrl(format!("cannot read {option} `{}`: {e}", path.display())))
 }
 
-/// Shuffles in place (Fisher-Yates).
-fn shuffle<T>(items: &mut [T]) {
-    for i in (1..items.len()).rev() {
-        let j = random_u32() as usize % (i + 1);
-        items.swap(i, j);
-    }
-}
-
 impl Broker {
     /// Reads hosts, credentials, vhost and TLS files. No hosts means
     /// `guest:guest@localhost:5672`; no vhost (or an empty one) means `/`.
@@ -105,7 +98,7 @@ impl Broker {
                 password: "guest".into(),
             });
         }
-        shuffle(&mut endpoints);
+        fastrand::shuffle(&mut endpoints);
         let vhost = match url.virtual_host.as_deref() {
             None | Some("") => "/".to_owned(),
             Some(vhost) => vhost.to_owned(),
@@ -139,7 +132,7 @@ impl Broker {
 
     fn pick(&self) -> &Endpoint {
         let index = match self.options.kombu_failover_strategy {
-            FailoverStrategy::Shuffle => random_u32() as usize,
+            FailoverStrategy::Shuffle => fastrand::usize(..self.endpoints.len()),
             _ => self.next.fetch_add(1, Ordering::Relaxed),
         };
         &self.endpoints[index % self.endpoints.len()]
@@ -172,7 +165,7 @@ impl Broker {
         }
     }
 
-    async fn connect_endpoint(&self, endpoint: &Endpoint, purpose: &str) -> Result<Connection, String> {
+    async fn connect_endpoint(&self, endpoint: &Endpoint, purpose: &str) -> Result<Connection, ConnectError> {
         let name = format!(
             "{}:{}:{}",
             std::env::args()
@@ -183,12 +176,13 @@ impl Broker {
             uuid::Uuid::new_v4()
         );
         let properties = ConnectionProperties::default().with_connection_name(name.into());
-        let runtime = lapin::runtime::default_runtime().map_err(|e| e.to_string())?;
+        let tls = self.tls.is_some();
+        let runtime = lapin::runtime::default_runtime().map_err(|error| ConnectError::new(error, tls))?;
         let uri = self.uri(endpoint);
-        let tls = self.tls.clone().unwrap_or_default();
+        let config = self.tls.clone().unwrap_or_default();
         match tokio::time::timeout(
             CONNECT_TIMEOUT,
-            Connection::connect_uri_with_config(uri, properties, tls, runtime),
+            Connection::connect_uri_with_config(uri, properties, config, runtime),
         )
         .await
         {
@@ -196,30 +190,36 @@ impl Broker {
                 tracing::debug!(broker = %endpoint, vhost = %self.vhost, purpose, "connected to the broker");
                 Ok(connection)
             }
-            Ok(Err(error)) => Err(describe_connect_error(&error, self.tls.is_some())),
-            Err(_) => Err(format!("no answer within {CONNECT_TIMEOUT:?}")),
+            Ok(Err(error)) => Err(ConnectError::new(error, tls)),
+            Err(elapsed) => Err(ConnectError {
+                text: format!("no answer within {CONNECT_TIMEOUT:?}"),
+                source: Box::new(elapsed),
+            }),
         }
     }
 
-    /// One round through the hosts; the first that accepts wins.
+    /// One round through the hosts; the first that accepts wins. The error keeps the last
+    /// host's failure as its source.
     pub(crate) async fn connect_once(&self, purpose: &str) -> Result<Connection, TransportError> {
         let mut failures = Vec::new();
+        let mut last = None;
         for _ in 0..self.endpoints.len() {
             let endpoint = self.pick();
             match self.connect_endpoint(endpoint, purpose).await {
                 Ok(connection) => return Ok(connection),
-                Err(why) => {
-                    tracing::warn!(broker = %endpoint, purpose, "cannot connect to the broker: {why}");
+                Err(error) => {
+                    tracing::warn!(broker = %endpoint, purpose, "cannot connect to the broker: {error}");
                     failures.push(format!(
-                        "{}://{endpoint}/ ({why})",
+                        "{}://{endpoint}/ ({error})",
                         if self.tls.is_some() { "amqps" } else { "amqp" }
                     ));
+                    last = Some(error.source);
                 }
             }
         }
         Err(TransportError::Connection {
             reason: format!("cannot connect to any broker (vhost `{}`): {}", self.vhost, failures.join("; ")),
-            source: None,
+            source: last,
         })
     }
 
@@ -227,38 +227,15 @@ impl Broker {
     /// [`TransportError::Closed`]) or `deadline` passes (then the last connection error).
     pub(crate) async fn connect_retrying(
         &self,
-        purpose: &str,
-        closing: &mut watch::Receiver<bool>,
+        purpose: &'static str,
+        closing: watch::Receiver<bool>,
         deadline: Option<Instant>,
     ) -> Result<Connection, TransportError> {
-        let mut attempt = 0;
-        loop {
-            if *closing.borrow() {
-                return Err(TransportError::Closed);
-            }
-            let error = match self.connect_once(purpose).await {
-                Ok(connection) => return Ok(connection),
-                Err(error) => error,
-            };
-            let delay = self.options.reconnect_delay(attempt);
-            attempt = attempt.saturating_add(1);
-            let wake = Instant::now() + delay;
-            if deadline.is_some_and(|deadline| wake >= deadline) {
-                return Err(error);
-            }
-            tracing::info!(purpose, ?delay, "will reconnect to the broker");
-            if wait_or_closing(closing, delay).await {
-                return Err(TransportError::Closed);
-            }
-        }
-    }
-}
-
-/// Sleeps for `delay`; returns `true` early if `closing` turns true (or its sender is gone).
-pub(crate) async fn wait_or_closing(closing: &mut watch::Receiver<bool>, delay: Duration) -> bool {
-    tokio::select! {
-        () = tokio::time::sleep(delay) => false,
-        () = until_closing(closing) => true,
+        let mut backoff = Backoff::new(purpose, &self.options, closing).with_deadline(deadline);
+        retrying(&mut backoff, &mut NoStop, || async {
+            self.connect_once(purpose).await.map_err(Failed::Retry)
+        })
+        .await
     }
 }
 
@@ -267,30 +244,103 @@ pub(crate) async fn until_closing(closing: &mut watch::Receiver<bool>) {
     let _ = closing.wait_for(|closing| *closing).await;
 }
 
-fn describe_connect_error(error: &lapin::Error, tls: bool) -> String {
-    let text = error.to_string();
-    let lower = text.to_lowercase();
-    if tls
-        && let lapin::ErrorKind::IOError(io) = error.kind()
-        && matches!(io.kind(), std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::UnexpectedEof)
-    {
-        // A TLS listener that requires a client certificate drops the connection after the
-        // handshake (TLS 1.3) instead of failing it: say what is most likely wrong.
-        format!(
-            "the broker closed the TLS connection during the handshake: {text} (does it require a \
-             client certificate? set ssl_cert_file and ssl_key_file)"
-        )
-    } else if tls && (lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake")) {
-        format!(
-            "TLS handshake failed: {text} (is the broker's certificate signed by the CA in ssl_ca_file, \
-             and issued for this host name?)"
-        )
-    } else if lower.contains("access_refused") || lower.contains("authentication") {
-        format!("authentication failed: {text} (check the user name and password in the transport URL)")
-    } else if lower.contains("not_allowed") || lower.contains("vhost") {
-        format!("the broker refused the virtual host: {text}")
-    } else {
-        text
+/// What went wrong connecting to one broker, told by lapin's error kind and the AMQP reply code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ConnectFailure {
+    /// 403 ACCESS_REFUSED during the handshake, or the SASL mechanism failed.
+    AccessRefused,
+    /// 530 NOT_ALLOWED: the virtual host does not exist or the user may not use it.
+    VhostRefused,
+    /// rustls did not accept the broker's certificate (unknown CA, wrong host name, expired).
+    Certificate,
+    /// The broker's TLS listener wants a client certificate (it said so, or dropped the
+    /// connection during the handshake, as TLS 1.3 listeners do).
+    ClientCertificate,
+    /// Another TLS failure (protocol versions, ciphers, a plain AMQP port).
+    Tls,
+    /// Anything else (refused TCP connection, unknown host, ...): lapin's words suffice.
+    Other,
+}
+
+impl ConnectFailure {
+    fn of(error: &lapin::Error, tls: bool) -> Self {
+        use lapin::protocol::{AMQPErrorKind, AMQPHardError, AMQPSoftError};
+        match error.kind() {
+            lapin::ErrorKind::ProtocolError(amqp) => match amqp.kind() {
+                AMQPErrorKind::Soft(AMQPSoftError::ACCESSREFUSED) => Self::AccessRefused,
+                AMQPErrorKind::Hard(AMQPHardError::NOTALLOWED) => Self::VhostRefused,
+                _ => Self::Other,
+            },
+            lapin::ErrorKind::AuthProviderError(_) => Self::AccessRefused,
+            lapin::ErrorKind::IOError(io) if tls => match rustls_error(io) {
+                Some(rustls::Error::InvalidCertificate(_) | rustls::Error::UnsupportedNameType) => {
+                    Self::Certificate
+                }
+                Some(rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRequired)) => {
+                    Self::ClientCertificate
+                }
+                Some(_) => Self::Tls,
+                None if matches!(
+                    io.kind(),
+                    std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::UnexpectedEof
+                ) =>
+                {
+                    Self::ClientCertificate
+                }
+                None if io.kind() == std::io::ErrorKind::InvalidData => Self::Tls,
+                None => Self::Other,
+            },
+            _ => Self::Other,
+        }
+    }
+
+    /// lapin's `text` with what a person should check.
+    fn describe(self, text: &str) -> String {
+        match self {
+            Self::AccessRefused => {
+                format!(
+                    "authentication failed: {text} (check the user name and password in the transport URL)"
+                )
+            }
+            Self::VhostRefused => format!(
+                "the broker refused the virtual host: {text} (does it exist, and may this user use it?)"
+            ),
+            Self::Certificate => format!(
+                "TLS handshake failed: {text} (is the broker's certificate signed by the CA in \
+                 ssl_ca_file, and issued for this host name?)"
+            ),
+            Self::ClientCertificate => format!(
+                "the broker closed the TLS connection during the handshake: {text} (does it require a \
+                 client certificate? set ssl_cert_file and ssl_key_file)"
+            ),
+            Self::Tls => format!("TLS handshake failed: {text} (is this the broker's TLS port?)"),
+            Self::Other => text.to_owned(),
+        }
+    }
+}
+
+/// The rustls error inside an I/O error (futures-rustls wraps handshake failures so).
+fn rustls_error(io: &std::io::Error) -> Option<&rustls::Error> {
+    io.get_ref()?.downcast_ref::<rustls::Error>()
+}
+
+/// One broker's connection failure: classified, described, and the original error kept.
+struct ConnectError {
+    /// For a person, from [`ConnectFailure::describe`].
+    text: String,
+    source: BoxError,
+}
+
+impl ConnectError {
+    fn new(error: lapin::Error, tls: bool) -> Self {
+        let kind = ConnectFailure::of(&error, tls);
+        Self { text: kind.describe(&error.to_string()), source: Box::new(error) }
+    }
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
     }
 }
 
@@ -359,6 +409,69 @@ mod tests {
         let shown = format!("{b:?}");
         assert!(!shown.contains("hunter"), "{shown}");
         assert!(shown.contains("me@"), "{shown}");
+    }
+
+    fn amqp_error(kind: lapin::protocol::AMQPErrorKind) -> lapin::Error {
+        lapin::ErrorKind::ProtocolError(lapin::protocol::AMQPError::new(kind, "refused".into())).into()
+    }
+
+    fn io_error(kind: std::io::ErrorKind, inner: Option<rustls::Error>) -> lapin::Error {
+        match inner {
+            Some(inner) => std::io::Error::new(kind, inner).into(),
+            None => std::io::Error::from(kind).into(),
+        }
+    }
+
+    #[test]
+    fn connect_failures_are_classified_by_kind() {
+        use lapin::protocol::{AMQPErrorKind, AMQPHardError, AMQPSoftError};
+        use std::io::ErrorKind as Io;
+        let of = ConnectFailure::of;
+        assert_eq!(
+            of(&amqp_error(AMQPErrorKind::Soft(AMQPSoftError::ACCESSREFUSED)), false),
+            ConnectFailure::AccessRefused
+        );
+        assert_eq!(
+            of(&amqp_error(AMQPErrorKind::Hard(AMQPHardError::NOTALLOWED)), false),
+            ConnectFailure::VhostRefused
+        );
+        assert_eq!(
+            of(&amqp_error(AMQPErrorKind::Soft(AMQPSoftError::NOTFOUND)), false),
+            ConnectFailure::Other
+        );
+        let unknown_ca = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        assert_eq!(
+            of(&io_error(Io::InvalidData, Some(unknown_ca.clone())), true),
+            ConnectFailure::Certificate
+        );
+        let wants_certificate = rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRequired);
+        assert_eq!(
+            of(&io_error(Io::InvalidData, Some(wants_certificate)), true),
+            ConnectFailure::ClientCertificate
+        );
+        assert_eq!(of(&io_error(Io::ConnectionReset, None), true), ConnectFailure::ClientCertificate);
+        assert_eq!(
+            of(&io_error(Io::InvalidData, Some(rustls::Error::DecryptError)), true),
+            ConnectFailure::Tls
+        );
+        // Without TLS, a reset is only a reset, and nothing is read into lapin's words.
+        assert_eq!(of(&io_error(Io::ConnectionReset, None), false), ConnectFailure::Other);
+        assert_eq!(of(&io_error(Io::ConnectionRefused, None), true), ConnectFailure::Other);
+        // A message that merely mentions a certificate is not classified by its words.
+        let worded: lapin::Error = lapin::ErrorKind::AuthProviderError("certificate".into()).into();
+        assert_eq!(of(&worded, true), ConnectFailure::AccessRefused);
+    }
+
+    #[test]
+    fn connect_errors_keep_lapins_error_as_their_source() {
+        let error = ConnectError::new(
+            amqp_error(lapin::protocol::AMQPErrorKind::Soft(lapin::protocol::AMQPSoftError::ACCESSREFUSED)),
+            false,
+        );
+        assert!(error.text.starts_with("authentication failed: "), "{}", error.text);
+        assert!(error.text.contains("user name and password"), "{}", error.text);
+        let source = error.source.downcast_ref::<lapin::Error>().expect("lapin's error");
+        assert!(source.is_amqp_soft_error());
     }
 
     #[test]

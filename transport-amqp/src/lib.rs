@@ -50,6 +50,7 @@ mod listener;
 mod options;
 mod publisher;
 mod replies;
+mod supervisor;
 mod topology;
 
 use std::fmt;
@@ -68,9 +69,10 @@ pub use listener::DEDUPE_WINDOW;
 pub use options::{DEFAULT_MAX_MESSAGE_SIZE, FailoverStrategy, LoginMethod, RabbitOptions};
 
 use connection::Broker;
-use listener::{AmqpListener, Kind, Supervisor};
+use listener::{AmqpListener, Kind, ListenSetup};
 use publisher::{Outgoing, Publisher};
 use replies::ReplyHub;
+use supervisor::TASK_JOIN_TIMEOUT;
 use topology::{Subscription, Topology, notification_key};
 
 /// How long a cast, notification or reply may take to publish, reconnects included.
@@ -237,14 +239,14 @@ impl RabbitTransport {
         }
         let prefetch = self.prefetch(options);
         let session = listener::open(&self.broker, &self.topology, &subscriptions, prefetch).await?;
-        let supervisor = Supervisor {
+        let setup = ListenSetup {
             broker: self.broker.clone(),
             topology: self.topology.clone(),
             subscriptions,
             prefetch,
             closing: self.closing.subscribe(),
         };
-        let (listener, task) = AmqpListener::start(kind, supervisor, session);
+        let (listener, task) = AmqpListener::start(kind, setup, session);
         let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
         tasks.retain(|task| !task.is_finished());
         tasks.push(task);
@@ -441,7 +443,7 @@ impl Transport for RabbitTransport {
         self.closing.send_replace(true);
         let tasks: Vec<_> = self.tasks.lock().unwrap_or_else(|e| e.into_inner()).drain(..).collect();
         for task in tasks {
-            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+            let _ = tokio::time::timeout(TASK_JOIN_TIMEOUT, task).await;
         }
         self.replies.join().await;
         self.publisher.close().await;

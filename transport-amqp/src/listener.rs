@@ -28,12 +28,24 @@ use lapin::types::AMQPValue;
 use lapin::{Acker, Channel, Connection, Consumer};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::connection::{Broker, until_closing, wait_or_closing};
+use crate::connection::{Broker, until_closing};
 use crate::publisher::connection_error;
+use crate::supervisor::{Lost, Served, Session, StopSignal, supervise};
 use crate::topology::{self, Subscription, Topology};
 
 /// How many `_unique_id`s a listener remembers (oslo remembers 16).
 pub const DEDUPE_WINDOW: usize = 256;
+
+/// How long [`Listener::close`] waits for the supervisor to cancel the consumers (one
+/// `basic.cancel` round trip each, plus handing back what lapin buffered): long enough for a
+/// slow broker, short enough that a dead one does not hold up a server's shutdown.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long messages lapin buffered after a `basic.cancel` are drained and requeued; what is
+/// left after that the broker redelivers anyway once the channel closes.
+const CANCEL_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long deleting a fanout queue on close may take; oslo deletes them on graceful close, but
+/// they also expire on their own (`x-expires`), so a slow broker is not waited for.
+const QUEUE_DELETE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What a listener consumes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,8 +124,8 @@ impl Delivery for AmqpDelivery {
     }
 }
 
-/// An open listening session.
-pub(crate) struct Session {
+/// An open listening connection: its channel and consumers.
+pub(crate) struct Consuming {
     connection: Connection,
     channel: Channel,
     consumers: SelectAll<Consumer>,
@@ -126,10 +138,10 @@ pub(crate) async fn open(
     topology: &Topology,
     subscriptions: &[Subscription],
     prefetch: u16,
-) -> Result<Session, TransportError> {
+) -> Result<Consuming, TransportError> {
     let connection = broker.connect_once("listen").await?;
     match setup(&connection, topology, subscriptions, prefetch).await {
-        Ok((channel, consumers, tags)) => Ok(Session { connection, channel, consumers, tags }),
+        Ok((channel, consumers, tags)) => Ok(Consuming { connection, channel, consumers, tags }),
         Err(error) => {
             let _ = connection.close(200, "setup failed".into()).await;
             Err(if error.is_amqp_soft_error() {
@@ -174,8 +186,8 @@ async fn setup(
     Ok((channel, consumers, tags))
 }
 
-/// Everything the supervisor needs.
-pub(crate) struct Supervisor {
+/// Everything a listener needs to connect again.
+pub(crate) struct ListenSetup {
     pub(crate) broker: Arc<Broker>,
     pub(crate) topology: Topology,
     pub(crate) subscriptions: Vec<Subscription>,
@@ -187,6 +199,28 @@ pub(crate) struct Supervisor {
 enum Stop {
     /// `Listener::close`: cancel consumers, then wait for the listener to go away.
     Close(oneshot::Sender<()>),
+}
+
+/// What stops a listener's supervisor besides the transport's closing: [`Listener::close`]
+/// (through `control`) and dropping the listener (`alive`).
+pub(crate) struct ListenerStop {
+    control: mpsc::Receiver<Stop>,
+    alive: watch::Receiver<bool>,
+}
+
+impl StopSignal for ListenerStop {
+    /// While no connection is open there is nothing to cancel: a close is confirmed at once,
+    /// then the supervisor waits for the listener to go away (it may still settle messages
+    /// taken earlier, which fail as their channel is gone).
+    async fn stopped(&mut self) {
+        tokio::select! {
+            _ = self.alive.changed() => {}
+            Some(Stop::Close(done)) = self.control.recv() => {
+                let _ = done.send(());
+                let _ = self.alive.changed().await;
+            }
+        }
+    }
 }
 
 /// The consumer of an RPC server or a notification listener.
@@ -206,14 +240,20 @@ impl AmqpListener {
     /// Starts the supervisor on an open session.
     pub(crate) fn start(
         kind: Kind,
-        supervisor: Supervisor,
-        session: Session,
+        setup: ListenSetup,
+        first: Consuming,
     ) -> (Self, tokio::task::JoinHandle<()>) {
-        let (sender, deliveries) = mpsc::channel(usize::from(supervisor.prefetch.max(1)));
-        let max_message_size = supervisor.broker.options().courier_max_message_size;
+        let (sender, deliveries) = mpsc::channel(usize::from(setup.prefetch.max(1)));
+        let max_message_size = setup.broker.options().courier_max_message_size;
         let (control, control_rx) = mpsc::channel(1);
         let (alive, alive_rx) = watch::channel(true);
-        let task = tokio::spawn(supervisor.run(session, sender, control_rx, alive_rx));
+        let stop = ListenerStop { control: control_rx, alive: alive_rx };
+        let task = tokio::spawn(async move {
+            let broker = setup.broker.clone();
+            let closing = setup.closing.clone();
+            let session = Listening { setup, sender };
+            supervise("listener", broker.options(), closing, session, stop, Some(first)).await;
+        });
         let listener = Self {
             kind,
             deliveries,
@@ -315,7 +355,7 @@ impl Listener for AmqpListener {
         self.closed = true;
         let (done, cancelled) = oneshot::channel();
         if self.control.send(Stop::Close(done)).await.is_ok() {
-            let _ = tokio::time::timeout(Duration::from_secs(10), cancelled).await;
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, cancelled).await;
         }
         // Whatever was taken off the queue but not handed up goes back now.
         self.deliveries.close();
@@ -325,103 +365,78 @@ impl Listener for AmqpListener {
     }
 }
 
-impl Supervisor {
-    async fn run(
-        self,
-        session: Session,
-        sender: mpsc::Sender<lapin::message::Delivery>,
-        mut control: mpsc::Receiver<Stop>,
-        mut alive: watch::Receiver<bool>,
-    ) {
-        let mut session = Some(session);
-        let mut attempt = 0u32;
-        let mut closing = self.closing.clone();
-        loop {
-            let mut current = match session.take() {
-                Some(current) => current,
-                None => match open(&self.broker, &self.topology, &self.subscriptions, self.prefetch).await {
-                    Ok(current) => {
-                        tracing::info!("listener reconnected and consuming again");
-                        current
-                    }
-                    Err(error) => {
-                        let delay = self.broker.options().reconnect_delay(attempt);
-                        attempt = attempt.saturating_add(1);
-                        tracing::warn!(%error, ?delay, "listener cannot reconnect yet");
-                        tokio::select! {
-                            stop = wait_or_closing(&mut closing, delay) => if stop { return },
-                            _ = alive.changed() => return,
-                            Some(Stop::Close(done)) = control.recv() => {
-                                let _ = done.send(());
-                                let _ = alive.changed().await;
-                                return;
+/// A listener's [`Session`]: consumes and hands deliveries to the [`AmqpListener`].
+struct Listening {
+    setup: ListenSetup,
+    sender: mpsc::Sender<lapin::message::Delivery>,
+}
+
+impl Session for Listening {
+    type Connected = Consuming;
+    type Stop = ListenerStop;
+
+    async fn connect(&mut self) -> Result<Consuming, TransportError> {
+        let setup = &self.setup;
+        open(&setup.broker, &setup.topology, &setup.subscriptions, setup.prefetch).await
+    }
+
+    async fn serve(
+        &mut self,
+        mut current: Consuming,
+        closing: &mut watch::Receiver<bool>,
+        stop: &mut ListenerStop,
+    ) -> Served {
+        let lost = loop {
+            tokio::select! {
+                () = until_closing(closing) => break None,
+                _ = stop.alive.changed() => break None,
+                Some(Stop::Close(done)) = stop.control.recv() => {
+                    self.setup.close_and_wait(&mut current, done, &mut stop.alive, closing).await;
+                    break None;
+                }
+                delivery = current.consumers.next() => match delivery {
+                    Some(Ok(delivery)) => {
+                        // Reserve first so a close while the listener is full can still
+                        // hand this delivery back.
+                        let permit = tokio::select! {
+                            permit = self.sender.reserve() => match permit {
+                                Ok(permit) => permit,
+                                Err(_) => break None,
+                            },
+                            _ = stop.alive.changed() => break None,
+                            Some(Stop::Close(done)) = stop.control.recv() => {
+                                let _ = delivery.acker.reject(BasicRejectOptions { requeue: true }).await;
+                                self.setup.close_and_wait(&mut current, done, &mut stop.alive, closing).await;
+                                break None;
                             }
-                        }
-                        continue;
+                        };
+                        permit.send(delivery);
                     }
+                    Some(Err(error)) => break Some(Lost::by(error)),
+                    None => break Some(Lost::because("the broker cancelled a consumer (queue deleted?)")),
                 },
-            };
-            attempt = 0;
-            let lost = loop {
-                tokio::select! {
-                    () = until_closing(&mut closing) => break None,
-                    _ = alive.changed() => break None,
-                    Some(Stop::Close(done)) = control.recv() => {
-                        self.close_and_wait(&mut current, done, &mut alive, &mut closing).await;
-                        break None;
-                    }
-                    delivery = current.consumers.next() => match delivery {
-                        Some(Ok(delivery)) => {
-                            // Reserve first so a close while the listener is full can still
-                            // hand this delivery back.
-                            let permit = tokio::select! {
-                                permit = sender.reserve() => match permit {
-                                    Ok(permit) => permit,
-                                    Err(_) => break None,
-                                },
-                                _ = alive.changed() => break None,
-                                Some(Stop::Close(done)) = control.recv() => {
-                                    let _ = delivery.acker.reject(BasicRejectOptions { requeue: true }).await;
-                                    self.close_and_wait(&mut current, done, &mut alive, &mut closing).await;
-                                    break None;
-                                }
-                            };
-                            permit.send(delivery);
-                        }
-                        Some(Err(error)) => break Some(error.to_string()),
-                        None => break Some("the broker cancelled a consumer (queue deleted?)".to_owned()),
-                    },
-                }
-            };
-            match lost {
-                None => {
-                    self.shutdown(current).await;
-                    return;
-                }
-                Some(why) => {
-                    tracing::warn!(reason = %why, "listener lost its connection; reconnecting");
-                    let _ = current.connection.close(200, "reconnecting".into()).await;
-                    let delay = self.broker.options().reconnect_delay(0);
-                    tokio::select! {
-                        stop = wait_or_closing(&mut closing, delay) => if stop { return },
-                        _ = alive.changed() => return,
-                        Some(Stop::Close(done)) = control.recv() => {
-                            let _ = done.send(());
-                            let _ = alive.changed().await;
-                            return;
-                        }
-                    }
-                }
+            }
+        };
+        match lost {
+            None => {
+                self.setup.shutdown(current).await;
+                Served::Stopped
+            }
+            Some(lost) => {
+                let _ = current.connection.close(200, "reconnecting".into()).await;
+                Served::Lost(lost)
             }
         }
     }
+}
 
+impl ListenSetup {
     /// `Listener::close`: cancel the consumers, tell the listener, then keep the channel open
     /// (so messages already handed up can still be acked) until the listener or the transport
     /// goes away.
     async fn close_and_wait(
         &self,
-        session: &mut Session,
+        session: &mut Consuming,
         done: oneshot::Sender<()>,
         alive: &mut watch::Receiver<bool>,
         closing: &mut watch::Receiver<bool>,
@@ -435,7 +450,7 @@ impl Supervisor {
     }
 
     /// `basic.cancel` every consumer and hand back what lapin had buffered.
-    async fn cancel(&self, session: &mut Session) {
+    async fn cancel(&self, session: &mut Consuming) {
         for tag in &session.tags {
             if let Err(error) =
                 session.channel.basic_cancel(tag.as_str().into(), BasicCancelOptions::default()).await
@@ -450,16 +465,16 @@ impl Supervisor {
                 }
             }
         };
-        let _ = tokio::time::timeout(Duration::from_secs(5), drain).await;
+        let _ = tokio::time::timeout(CANCEL_DRAIN_TIMEOUT, drain).await;
     }
 
     /// Deletes this listener's fanout queues (oslo does on graceful close) and closes.
-    async fn shutdown(&self, session: Session) {
+    async fn shutdown(&self, session: Consuming) {
         for subscription in self.subscriptions.iter().filter(|s| s.delete_on_close) {
             let deleted = session
                 .channel
                 .queue_delete(subscription.queue.name.as_str().into(), QueueDeleteOptions::default());
-            if let Ok(Err(error)) = tokio::time::timeout(Duration::from_secs(5), deleted).await {
+            if let Ok(Err(error)) = tokio::time::timeout(QUEUE_DELETE_TIMEOUT, deleted).await {
                 tracing::debug!(%error, queue = %subscription.queue.name, "cannot delete the fanout queue");
             }
         }
@@ -470,6 +485,20 @@ impl Supervisor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_close_while_disconnected_is_confirmed_then_waits_for_the_listener() {
+        let (control, control_rx) = mpsc::channel(1);
+        let (alive, alive_rx) = watch::channel(true);
+        let mut stop = ListenerStop { control: control_rx, alive: alive_rx };
+        let stopped = tokio::spawn(async move { stop.stopped().await });
+        let (done, confirmed) = oneshot::channel();
+        control.send(Stop::Close(done)).await.unwrap();
+        tokio::time::timeout(CLOSE_TIMEOUT, confirmed).await.expect("confirmed at once").unwrap();
+        assert!(!stopped.is_finished(), "the listener may still settle messages");
+        drop(alive);
+        tokio::time::timeout(CLOSE_TIMEOUT, stopped).await.expect("stops once the listener is gone").unwrap();
+    }
 
     #[test]
     fn dedupe_window_forgets_the_oldest() {

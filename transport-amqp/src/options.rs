@@ -43,171 +43,189 @@ pub enum LoginMethod {
     RabbitCrDemo,
 }
 
-/// The options of the `rabbit://` transport, named and defaulted as oslo's
-/// `[oslo_messaging_rabbit]` group.
-///
-/// ```
-/// use courier_amqp::RabbitOptions;
-///
-/// let url: courier_runtime::TransportUrl =
-///     "rabbit://h/?rabbit_qos_prefetch_count=8&amqp_durable_queues=true".parse().unwrap();
-/// let options = RabbitOptions::from_url(&url).unwrap();
-/// assert_eq!(options.rabbit_qos_prefetch_count, 8);
-/// assert!(options.amqp_durable_queues);
-/// assert_eq!(options.heartbeat_timeout_threshold, 60);
-///
-/// let bad: courier_runtime::TransportUrl = "rabbit://h/?no_such_option=1".parse().unwrap();
-/// assert!(RabbitOptions::from_url(&bad).is_err());
-/// ```
-#[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub struct RabbitOptions {
-    /// AMQP heartbeat timeout in seconds (60). `0` asks for no heartbeat, but lapin then
-    /// follows the broker's value.
-    pub heartbeat_timeout_threshold: u16,
-    /// Prefetch of every consumer when > 0; overrides the listener's own prefetch (0).
-    pub rabbit_qos_prefetch_count: u16,
-    /// Durable topic exchange and topic/notification queues (false).
-    pub amqp_durable_queues: bool,
-    /// Auto-delete topic exchange and topic/notification queues (false).
-    pub amqp_auto_delete: bool,
-    /// Quorum topic/server/notification queues, which are durable (false).
-    pub rabbit_quorum_queue: bool,
-    /// Quorum reply and fanout queues, durable, with a durable fanout exchange (false).
-    pub rabbit_transient_quorum_queue: bool,
-    /// `x-delivery-limit` of quorum queues when > 0.
-    pub rabbit_quorum_delivery_limit: u32,
-    /// `x-max-in-memory-length` of quorum queues when > 0.
-    pub rabbit_quorum_max_memory_length: u32,
-    /// `x-max-in-memory-bytes` of quorum queues when > 0.
-    pub rabbit_quorum_max_memory_bytes: u32,
-    /// `x-expires` (seconds) of reply and fanout queues (1800); 0 = none.
-    pub rabbit_transient_queues_ttl: u32,
-    /// First reconnect interval in seconds (1).
-    pub rabbit_retry_interval: u32,
-    /// Seconds added to the interval on each attempt (2).
-    pub rabbit_retry_backoff: u32,
-    /// Cap of the reconnect interval in seconds (30).
-    pub rabbit_interval_max: u32,
-    /// Extra delay in seconds before each reconnect (1.0).
-    pub kombu_reconnect_delay: f64,
-    /// Random extra delay of up to this many seconds before each reconnect (0.0).
-    pub kombu_reconnect_splay: f64,
-    /// How long (seconds) a reply to a missing reply queue is retried (60).
-    pub kombu_missing_consumer_retry_timeout: u32,
-    /// How the next host is chosen.
-    pub kombu_failover_strategy: FailoverStrategy,
-    /// SASL mechanism.
-    pub rabbit_login_method: LoginMethod,
-    /// Connect over TLS (false).
-    pub ssl: bool,
-    /// PEM file of the CA that signed the broker's certificate (added to the system's trust
-    /// store; the broker is always verified).
-    pub ssl_ca_file: Option<PathBuf>,
-    /// PEM client certificate.
-    pub ssl_cert_file: Option<PathBuf>,
-    /// PEM (PKCS#8) client key.
-    pub ssl_key_file: Option<PathBuf>,
-    /// Consumer argument `x-cancel-on-ha-failover` (false).
-    pub enable_cancel_on_failover: bool,
-    /// Publish replies with `mandatory` so a missing reply queue is noticed (true).
-    pub direct_mandatory_flag: bool,
-    /// courier's own: the largest body a listener decodes, in bytes
-    /// ([`DEFAULT_MAX_MESSAGE_SIZE`]); a larger one is handed up undecoded as
-    /// [`WireError::TooLarge`](courier_runtime::wire::WireError::TooLarge), which servers and
-    /// notification listeners reject.
-    pub courier_max_message_size: usize,
-}
-
-/// The default of [`RabbitOptions::courier_max_message_size`]: 16 MiB, RabbitMQ 4's own
-/// `max_message_size`.
-pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
-
-impl Default for RabbitOptions {
-    fn default() -> Self {
-        Self {
-            heartbeat_timeout_threshold: 60,
-            rabbit_qos_prefetch_count: 0,
-            amqp_durable_queues: false,
-            amqp_auto_delete: false,
-            rabbit_quorum_queue: false,
-            rabbit_transient_quorum_queue: false,
-            rabbit_quorum_delivery_limit: 0,
-            rabbit_quorum_max_memory_length: 0,
-            rabbit_quorum_max_memory_bytes: 0,
-            rabbit_transient_queues_ttl: 1800,
-            rabbit_retry_interval: 1,
-            rabbit_retry_backoff: 2,
-            rabbit_interval_max: 30,
-            kombu_reconnect_delay: 1.0,
-            kombu_reconnect_splay: 0.0,
-            kombu_missing_consumer_retry_timeout: 60,
-            kombu_failover_strategy: FailoverStrategy::RoundRobin,
-            rabbit_login_method: LoginMethod::AmqPlain,
-            ssl: false,
-            ssl_ca_file: None,
-            ssl_cert_file: None,
-            ssl_key_file: None,
-            enable_cancel_on_failover: false,
-            direct_mandatory_flag: true,
-            courier_max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
-        }
-    }
-}
-
 /// What courier does with an option.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 enum Effect {
-    /// Applied.
-    Apply,
+    /// Parsed into its [`RabbitOptions`] field.
+    Apply(fn(&mut RabbitOptions, &str, &str) -> Result<(), TransportError>),
     /// Accepted, changes nothing here (warned about once).
     Ignore(&'static str),
     /// Changes the topology in a way courier does not implement: refused unless default.
     Unsupported,
 }
 
-/// `(name, default as oslo writes it, effect)`; aliases map to their canonical name.
-const OPTIONS: &[(&str, &str, Effect)] = &[
-    ("rpc_conn_pool_size", "30", Effect::Ignore("courier publishes on one connection")),
-    ("conn_pool_min_size", "2", Effect::Ignore("courier publishes on one connection")),
-    ("conn_pool_ttl", "1200", Effect::Ignore("courier publishes on one connection")),
-    ("ssl", "false", Effect::Apply),
-    ("ssl_version", "", Effect::Ignore("rustls negotiates TLS 1.2 or 1.3")),
-    ("ssl_key_file", "", Effect::Apply),
-    ("ssl_cert_file", "", Effect::Apply),
-    ("ssl_ca_file", "", Effect::Apply),
-    ("ssl_enforce_hostname_verification", "true", Effect::Ignore("rustls always verifies the host name")),
-    ("ssl_enforce_fips_mode", "false", Effect::Ignore("it has no effect in oslo either")),
-    ("kombu_reconnect_delay", "1.0", Effect::Apply),
-    ("kombu_reconnect_splay", "0.0", Effect::Apply),
-    ("kombu_compression", "", Effect::Unsupported),
-    ("kombu_missing_consumer_retry_timeout", "60", Effect::Apply),
-    ("kombu_failover_strategy", "round-robin", Effect::Apply),
-    ("rabbit_login_method", "AMQPLAIN", Effect::Apply),
-    ("rabbit_retry_interval", "1", Effect::Apply),
-    ("rabbit_retry_backoff", "2", Effect::Apply),
-    ("rabbit_interval_max", "30", Effect::Apply),
-    ("rabbit_ha_queues", "false", Effect::Unsupported),
-    ("rabbit_quorum_queue", "false", Effect::Apply),
-    ("rabbit_transient_quorum_queue", "false", Effect::Apply),
-    ("rabbit_quorum_delivery_limit", "0", Effect::Apply),
-    ("rabbit_quorum_max_memory_length", "0", Effect::Apply),
-    ("rabbit_quorum_max_memory_bytes", "0", Effect::Apply),
-    ("rabbit_transient_queues_ttl", "1800", Effect::Apply),
-    ("courier_max_message_size", "16777216", Effect::Apply),
-    ("rabbit_qos_prefetch_count", "0", Effect::Apply),
-    ("heartbeat_timeout_threshold", "60", Effect::Apply),
-    ("heartbeat_rate", "3", Effect::Ignore("lapin sends heartbeats from its I/O loop")),
-    ("heartbeat_in_pthread", "false", Effect::Ignore("courier has no eventlet")),
-    ("direct_mandatory_flag", "true", Effect::Apply),
-    ("enable_cancel_on_failover", "false", Effect::Apply),
-    ("use_queue_manager", "false", Effect::Unsupported),
-    ("hostname", "", Effect::Ignore("only used by the queue manager")),
-    ("processname", "", Effect::Ignore("only used by the queue manager")),
-    ("rabbit_stream_fanout", "false", Effect::Unsupported),
-    ("amqp_durable_queues", "false", Effect::Apply),
-    ("amqp_auto_delete", "false", Effect::Apply),
-];
+/// One option of oslo's group.
+struct OptionSpec {
+    name: &'static str,
+    /// The default as oslo writes it (an unsupported option may be given with it).
+    default: &'static str,
+    effect: Effect,
+}
+
+/// Declares every `[oslo_messaging_rabbit]` option once. An applied option is a line
+/// `name: Type = default, oslo "default as oslo writes it", parser;` and becomes a field of
+/// [`RabbitOptions`], its default and its row in [`OPTIONS`] (whose setter runs the parser, a
+/// `fn(name, value) -> Result<Type, _>`); ignored and unsupported options are rows only.
+macro_rules! rabbit_options {
+    (
+        $(#[$struct_meta:meta])*
+        pub struct RabbitOptions {
+            $(
+                $(#[$field_meta:meta])*
+                $field:ident: $ty:ty = $default:expr, oslo $oslo_default:literal, $parse:expr;
+            )*
+        }
+        ignored {
+            $($ignored:ident = $ignored_default:literal: $why:literal,)*
+        }
+        unsupported {
+            $($unsupported:ident = $unsupported_default:literal,)*
+        }
+    ) => {
+        $(#[$struct_meta])*
+        pub struct RabbitOptions {
+            $(
+                $(#[$field_meta])*
+                pub $field: $ty,
+            )*
+        }
+
+        impl Default for RabbitOptions {
+            fn default() -> Self {
+                Self { $($field: $default,)* }
+            }
+        }
+
+        /// Every option name oslo knows in the group (aliases map to these).
+        const OPTIONS: &[OptionSpec] = &[
+            $(
+                OptionSpec {
+                    name: stringify!($field),
+                    default: $oslo_default,
+                    effect: Effect::Apply(|options, name, value| {
+                        options.$field = ($parse)(name, value)?;
+                        Ok(())
+                    }),
+                },
+            )*
+            $(
+                OptionSpec {
+                    name: stringify!($ignored),
+                    default: $ignored_default,
+                    effect: Effect::Ignore($why),
+                },
+            )*
+            $(
+                OptionSpec {
+                    name: stringify!($unsupported),
+                    default: $unsupported_default,
+                    effect: Effect::Unsupported,
+                },
+            )*
+        ];
+    };
+}
+
+rabbit_options! {
+    /// The options of the `rabbit://` transport, named and defaulted as oslo's
+    /// `[oslo_messaging_rabbit]` group.
+    ///
+    /// ```
+    /// use courier_amqp::RabbitOptions;
+    ///
+    /// let url: courier_runtime::TransportUrl =
+    ///     "rabbit://h/?rabbit_qos_prefetch_count=8&amqp_durable_queues=true".parse().unwrap();
+    /// let options = RabbitOptions::from_url(&url).unwrap();
+    /// assert_eq!(options.rabbit_qos_prefetch_count, 8);
+    /// assert!(options.amqp_durable_queues);
+    /// assert_eq!(options.heartbeat_timeout_threshold, 60);
+    ///
+    /// let bad: courier_runtime::TransportUrl = "rabbit://h/?no_such_option=1".parse().unwrap();
+    /// assert!(RabbitOptions::from_url(&bad).is_err());
+    /// ```
+    #[derive(Clone, Debug, PartialEq)]
+    #[non_exhaustive]
+    pub struct RabbitOptions {
+        /// AMQP heartbeat timeout in seconds (60). `0` asks for no heartbeat, but lapin then
+        /// follows the broker's value.
+        heartbeat_timeout_threshold: u16 = 60, oslo "60", |n, v| parse_int(n, v, 0);
+        /// Prefetch of every consumer when > 0; overrides the listener's own prefetch (0).
+        rabbit_qos_prefetch_count: u16 = 0, oslo "0", |n, v| parse_int(n, v, 0);
+        /// Durable topic exchange and topic/notification queues (false).
+        amqp_durable_queues: bool = false, oslo "false", parse_bool;
+        /// Auto-delete topic exchange and topic/notification queues (false).
+        amqp_auto_delete: bool = false, oslo "false", parse_bool;
+        /// Quorum topic/server/notification queues, which are durable (false).
+        rabbit_quorum_queue: bool = false, oslo "false", parse_bool;
+        /// Quorum reply and fanout queues, durable, with a durable fanout exchange (false).
+        rabbit_transient_quorum_queue: bool = false, oslo "false", parse_bool;
+        /// `x-delivery-limit` of quorum queues when > 0.
+        rabbit_quorum_delivery_limit: u32 = 0, oslo "0", |n, v| parse_int(n, v, 0);
+        /// `x-max-in-memory-length` of quorum queues when > 0.
+        rabbit_quorum_max_memory_length: u32 = 0, oslo "0", |n, v| parse_int(n, v, 0);
+        /// `x-max-in-memory-bytes` of quorum queues when > 0.
+        rabbit_quorum_max_memory_bytes: u32 = 0, oslo "0", |n, v| parse_int(n, v, 0);
+        /// `x-expires` (seconds) of reply and fanout queues (1800); 0 = none.
+        rabbit_transient_queues_ttl: u32 = 1800, oslo "1800", |n, v| parse_int(n, v, 0);
+        /// First reconnect interval in seconds (1).
+        rabbit_retry_interval: u32 = 1, oslo "1", |n, v| parse_int(n, v, 1);
+        /// Seconds added to the interval on each attempt (2).
+        rabbit_retry_backoff: u32 = 2, oslo "2", |n, v| parse_int(n, v, 0);
+        /// Cap of the reconnect interval in seconds (30).
+        rabbit_interval_max: u32 = 30, oslo "30", |n, v| parse_int(n, v, 1);
+        /// Extra delay in seconds before each reconnect (1.0).
+        kombu_reconnect_delay: f64 = 1.0, oslo "1.0", |n, v| parse_float(n, v, 0.0, 4.5);
+        /// Random extra delay of up to this many seconds before each reconnect (0.0).
+        kombu_reconnect_splay: f64 = 0.0, oslo "0.0", |n, v| parse_float(n, v, 0.0, 3600.0);
+        /// How long (seconds) a reply to a missing reply queue is retried (60).
+        kombu_missing_consumer_retry_timeout: u32 = 60, oslo "60", |n, v| parse_int(n, v, 0);
+        /// How the next host is chosen.
+        kombu_failover_strategy: FailoverStrategy = FailoverStrategy::RoundRobin, oslo "round-robin",
+            parse_failover_strategy;
+        /// SASL mechanism.
+        rabbit_login_method: LoginMethod = LoginMethod::AmqPlain, oslo "AMQPLAIN", parse_login_method;
+        /// Connect over TLS (false).
+        ssl: bool = false, oslo "false", parse_bool;
+        /// PEM file of the CA that signed the broker's certificate (added to the system's trust
+        /// store; the broker is always verified).
+        ssl_ca_file: Option<PathBuf> = None, oslo "", parse_path;
+        /// PEM client certificate.
+        ssl_cert_file: Option<PathBuf> = None, oslo "", parse_path;
+        /// PEM (PKCS#8) client key.
+        ssl_key_file: Option<PathBuf> = None, oslo "", parse_path;
+        /// Consumer argument `x-cancel-on-ha-failover` (false).
+        enable_cancel_on_failover: bool = false, oslo "false", parse_bool;
+        /// Publish replies with `mandatory` so a missing reply queue is noticed (true).
+        direct_mandatory_flag: bool = true, oslo "true", parse_bool;
+        /// courier's own: the largest body a listener decodes, in bytes
+        /// ([`DEFAULT_MAX_MESSAGE_SIZE`]); a larger one is handed up undecoded as
+        /// [`WireError::TooLarge`](courier_runtime::wire::WireError::TooLarge), which servers and
+        /// notification listeners reject.
+        courier_max_message_size: usize = DEFAULT_MAX_MESSAGE_SIZE, oslo "16777216", |n, v| parse_int(n, v, 1);
+    }
+    ignored {
+        rpc_conn_pool_size = "30": "courier publishes on one connection",
+        conn_pool_min_size = "2": "courier publishes on one connection",
+        conn_pool_ttl = "1200": "courier publishes on one connection",
+        ssl_version = "": "rustls negotiates TLS 1.2 or 1.3",
+        ssl_enforce_hostname_verification = "true": "rustls always verifies the host name",
+        ssl_enforce_fips_mode = "false": "it has no effect in oslo either",
+        heartbeat_rate = "3": "lapin sends heartbeats from its I/O loop",
+        heartbeat_in_pthread = "false": "courier has no eventlet",
+        hostname = "": "only used by the queue manager",
+        processname = "": "only used by the queue manager",
+    }
+    unsupported {
+        kombu_compression = "",
+        rabbit_ha_queues = "false",
+        use_queue_manager = "false",
+        rabbit_stream_fanout = "false",
+    }
+}
+
+/// The default of [`RabbitOptions::courier_max_message_size`]: 16 MiB, RabbitMQ 4's own
+/// `max_message_size`.
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
 
 /// oslo's deprecated names of the options above.
 const ALIASES: &[(&str, &str)] = &[
@@ -254,9 +272,29 @@ fn parse_float(name: &str, value: &str, min: f64, max: f64) -> Result<f64, Trans
     Ok(x)
 }
 
-fn parse_path(value: &str) -> Option<PathBuf> {
+fn parse_path(_name: &str, value: &str) -> Result<Option<PathBuf>, TransportError> {
     let value = value.trim();
-    (!value.is_empty()).then(|| PathBuf::from(value))
+    Ok((!value.is_empty()).then(|| PathBuf::from(value)))
+}
+
+fn parse_failover_strategy(name: &str, value: &str) -> Result<FailoverStrategy, TransportError> {
+    match value.trim() {
+        "round-robin" => Ok(FailoverStrategy::RoundRobin),
+        "shuffle" => Ok(FailoverStrategy::Shuffle),
+        _ => Err(invalid(format!("option `{name}` must be `round-robin` or `shuffle`, not `{value}`"))),
+    }
+}
+
+fn parse_login_method(name: &str, value: &str) -> Result<LoginMethod, TransportError> {
+    match value.trim() {
+        "PLAIN" => Ok(LoginMethod::Plain),
+        "AMQPLAIN" => Ok(LoginMethod::AmqPlain),
+        "EXTERNAL" => Ok(LoginMethod::External),
+        "RABBIT-CR-DEMO" => Ok(LoginMethod::RabbitCrDemo),
+        _ => Err(invalid(format!(
+            "option `{name}` must be PLAIN, AMQPLAIN, EXTERNAL or RABBIT-CR-DEMO, not `{value}`"
+        ))),
+    }
 }
 
 /// Whether `value` is the option's default (so an unsupported option may still be named).
@@ -295,15 +333,15 @@ impl RabbitOptions {
         for (raw_name, value) in query {
             let name =
                 ALIASES.iter().find(|(alias, _)| alias == raw_name).map_or(raw_name.as_str(), |(_, n)| *n);
-            let Some((_, default, effect)) = OPTIONS.iter().find(|(known, _, _)| *known == name) else {
+            let Some(spec) = OPTIONS.iter().find(|spec| spec.name == name) else {
                 return Err(invalid(format!(
                     "`{raw_name}` is not an option of oslo.messaging's [oslo_messaging_rabbit] group"
                 )));
             };
-            match effect {
-                Effect::Apply => options.apply(name, value)?,
+            match spec.effect {
+                Effect::Apply(set) => set(&mut options, name, value)?,
                 Effect::Ignore(why) => warn_once(name, why),
-                Effect::Unsupported if is_default(name, default, value) => {}
+                Effect::Unsupported if is_default(name, spec.default, value) => {}
                 Effect::Unsupported => {
                     return Err(invalid(format!(
                         "option `{name}={value}` changes the broker topology in a way courier does not \
@@ -324,67 +362,6 @@ impl RabbitOptions {
         Ok(options)
     }
 
-    fn apply(&mut self, name: &str, value: &str) -> Result<(), TransportError> {
-        match name {
-            "ssl" => self.ssl = parse_bool(name, value)?,
-            "ssl_ca_file" => self.ssl_ca_file = parse_path(value),
-            "ssl_cert_file" => self.ssl_cert_file = parse_path(value),
-            "ssl_key_file" => self.ssl_key_file = parse_path(value),
-            "kombu_reconnect_delay" => self.kombu_reconnect_delay = parse_float(name, value, 0.0, 4.5)?,
-            "kombu_reconnect_splay" => self.kombu_reconnect_splay = parse_float(name, value, 0.0, 3600.0)?,
-            "kombu_missing_consumer_retry_timeout" => {
-                self.kombu_missing_consumer_retry_timeout = parse_int(name, value, 0)?;
-            }
-            "kombu_failover_strategy" => {
-                self.kombu_failover_strategy = match value.trim() {
-                    "round-robin" => FailoverStrategy::RoundRobin,
-                    "shuffle" => FailoverStrategy::Shuffle,
-                    _ => {
-                        return Err(invalid(format!(
-                            "option `{name}` must be `round-robin` or `shuffle`, not `{value}`"
-                        )));
-                    }
-                };
-            }
-            "rabbit_login_method" => {
-                self.rabbit_login_method = match value.trim() {
-                    "PLAIN" => LoginMethod::Plain,
-                    "AMQPLAIN" => LoginMethod::AmqPlain,
-                    "EXTERNAL" => LoginMethod::External,
-                    "RABBIT-CR-DEMO" => LoginMethod::RabbitCrDemo,
-                    _ => {
-                        return Err(invalid(format!(
-                            "option `{name}` must be PLAIN, AMQPLAIN, EXTERNAL or RABBIT-CR-DEMO, not \
-                             `{value}`"
-                        )));
-                    }
-                };
-            }
-            "rabbit_retry_interval" => self.rabbit_retry_interval = parse_int(name, value, 1)?,
-            "rabbit_retry_backoff" => self.rabbit_retry_backoff = parse_int(name, value, 0)?,
-            "rabbit_interval_max" => self.rabbit_interval_max = parse_int(name, value, 1)?,
-            "rabbit_quorum_queue" => self.rabbit_quorum_queue = parse_bool(name, value)?,
-            "rabbit_transient_quorum_queue" => self.rabbit_transient_quorum_queue = parse_bool(name, value)?,
-            "rabbit_quorum_delivery_limit" => self.rabbit_quorum_delivery_limit = parse_int(name, value, 0)?,
-            "rabbit_quorum_max_memory_length" => {
-                self.rabbit_quorum_max_memory_length = parse_int(name, value, 0)?;
-            }
-            "rabbit_quorum_max_memory_bytes" => {
-                self.rabbit_quorum_max_memory_bytes = parse_int(name, value, 0)?
-            }
-            "rabbit_transient_queues_ttl" => self.rabbit_transient_queues_ttl = parse_int(name, value, 0)?,
-            "rabbit_qos_prefetch_count" => self.rabbit_qos_prefetch_count = parse_int(name, value, 0)?,
-            "courier_max_message_size" => self.courier_max_message_size = parse_int(name, value, 1)?,
-            "heartbeat_timeout_threshold" => self.heartbeat_timeout_threshold = parse_int(name, value, 0)?,
-            "direct_mandatory_flag" => self.direct_mandatory_flag = parse_bool(name, value)?,
-            "enable_cancel_on_failover" => self.enable_cancel_on_failover = parse_bool(name, value)?,
-            "amqp_durable_queues" => self.amqp_durable_queues = parse_bool(name, value)?,
-            "amqp_auto_delete" => self.amqp_auto_delete = parse_bool(name, value)?,
-            _ => unreachable!("option `{name}` is marked applied but has no parser"),
-        }
-        Ok(())
-    }
-
     /// Whether topic exchanges and shared queues are durable (quorum queues always are).
     #[must_use]
     pub fn durable(&self) -> bool {
@@ -399,11 +376,8 @@ impl RabbitOptions {
         let interval = u64::from(self.rabbit_retry_interval)
             .saturating_add(u64::from(attempt).saturating_mul(u64::from(self.rabbit_retry_backoff)))
             .min(u64::from(self.rabbit_interval_max));
-        let splay = if self.kombu_reconnect_splay > 0.0 {
-            self.kombu_reconnect_splay * (f64::from(random_u32()) / f64::from(u32::MAX))
-        } else {
-            0.0
-        };
+        let splay =
+            if self.kombu_reconnect_splay > 0.0 { self.kombu_reconnect_splay * fastrand::f64() } else { 0.0 };
         Duration::from_secs(interval) + Duration::from_secs_f64(self.kombu_reconnect_delay + splay)
     }
 
@@ -412,12 +386,6 @@ impl RabbitOptions {
     pub fn missing_consumer_retry_timeout(&self) -> Duration {
         Duration::from_secs(u64::from(self.kombu_missing_consumer_retry_timeout))
     }
-}
-
-/// A random number from the operating system's generator (through uuid v4).
-pub(crate) fn random_u32() -> u32 {
-    let bytes = uuid::Uuid::new_v4().into_bytes();
-    u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
 }
 
 #[cfg(test)]
@@ -473,13 +441,26 @@ mod tests {
 
     #[test]
     fn every_oslo_name_is_accepted_at_its_default() {
-        for (name, default, _) in OPTIONS {
+        for OptionSpec { name, default, .. } in OPTIONS {
             let query = format!("{name}={default}");
             let result = parse(&query);
             assert!(result.is_ok(), "{query}: {:?}", result.err());
         }
         // Ignored options accept any value.
         assert!(parse("rpc_conn_pool_size=5&heartbeat_rate=4&hostname=x&ssl_version=TLSv1_2").is_ok());
+    }
+
+    #[test]
+    fn oslo_defaults_parse_to_the_struct_defaults() {
+        let defaults: BTreeMap<String, String> = OPTIONS
+            .iter()
+            .filter(|spec| matches!(spec.effect, Effect::Apply(_)))
+            .map(|spec| (spec.name.to_owned(), spec.default.to_owned()))
+            .collect();
+        assert_eq!(RabbitOptions::from_query(&defaults).unwrap(), RabbitOptions::default());
+        let names: HashSet<&str> = OPTIONS.iter().map(|spec| spec.name).collect();
+        assert_eq!(names.len(), OPTIONS.len(), "an option is declared twice");
+        assert!(ALIASES.iter().all(|(alias, name)| names.contains(name) && !names.contains(alias)));
     }
 
     #[test]
@@ -527,5 +508,10 @@ mod tests {
         assert_eq!(secs[19], 30);
         let with_delay = RabbitOptions::default().reconnect_delay(0);
         assert_eq!(with_delay, Duration::from_secs(2));
+        let splayed = RabbitOptions { kombu_reconnect_splay: 2.0, ..options };
+        for _ in 0..100 {
+            let delay = splayed.reconnect_delay(0);
+            assert!((Duration::from_secs(1)..Duration::from_secs(3)).contains(&delay), "{delay:?}");
+        }
     }
 }

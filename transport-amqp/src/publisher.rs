@@ -19,7 +19,8 @@ use lapin::{BasicProperties, Channel, Confirmation, Connection, Event};
 use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
-use crate::connection::{Broker, wait_or_closing};
+use crate::connection::Broker;
+use crate::supervisor::{Backoff, Failed, NoStop, Schedule, retrying};
 use crate::topology::{self, ExchangeSpec, QueueSpec};
 
 /// What to publish and where.
@@ -149,9 +150,8 @@ impl Publisher {
         if let Some(session) = guard.take() {
             let _ = session.connection.close(200, "reconnecting".into()).await;
         }
-        let mut closing = self.closing.clone();
         let connection = if reconnect_until_deadline {
-            self.broker.connect_retrying("publish", &mut closing, Some(deadline)).await?
+            self.broker.connect_retrying("publish", self.closing.clone(), Some(deadline)).await?
         } else {
             self.broker.connect_once("publish").await?
         };
@@ -176,11 +176,11 @@ impl Publisher {
         retry: Option<u32>,
     ) -> Result<(), TransportError> {
         let started = Instant::now();
-        let mut attempt = 0u32;
-        loop {
-            if *self.closing.borrow() {
-                return Err(TransportError::Closed);
-            }
+        let mut backoff = Backoff::new("publish", self.broker.options(), self.closing.clone())
+            .with_schedule(Schedule::ImmediateFirst)
+            .with_deadline(Some(deadline))
+            .with_retries(retry);
+        let attempt = || async {
             let remaining = deadline.saturating_duration_since(Instant::now());
             let result = tokio::time::timeout(remaining, async {
                 let (channel, declared) =
@@ -192,47 +192,24 @@ impl Publisher {
                     if matches!(failure, Failure::Broken(_)) {
                         declared.lock().unwrap_or_else(|e| e.into_inner()).clear();
                     }
-                })?;
-                Ok::<_, Failure>(channel)
+                })
             })
             .await;
-            let error = match result {
-                Ok(Ok(_)) => return Ok(()),
-                Ok(Err(Failure::Final(error))) => return Err(error),
-                Ok(Err(Failure::Broken(error))) => connection_error(
+            match result {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(Failure::Final(error))) => Err(Failed::Final(error)),
+                Ok(Err(Failure::Broken(error))) => Err(Failed::Retry(connection_error(
                     &format!(
                         "cannot publish to exchange `{}` with routing key `{}`",
                         message.exchange_name, message.routing_key
                     ),
                     error,
-                ),
-                Ok(Err(Failure::Unreachable(error))) => error,
-                Err(_) => return Err(self.timed_out(message, started.elapsed())),
-            };
-            if retry.is_some_and(|retries| attempt >= retries) {
-                tracing::warn!(%error, retries = attempt, "giving up on the publish (retry count reached)");
-                return Err(error);
+                ))),
+                Ok(Err(Failure::Unreachable(error))) => Err(Failed::Retry(error)),
+                Err(_) => Err(Failed::Final(self.timed_out(message, started.elapsed()))),
             }
-            tracing::warn!(
-                exchange = %message.exchange_name,
-                routing_key = %message.routing_key,
-                %error,
-                "publish failed; reconnecting"
-            );
-            let delay = if attempt == 0 {
-                Duration::ZERO
-            } else {
-                self.broker.options().reconnect_delay(attempt - 1)
-            };
-            attempt = attempt.saturating_add(1);
-            if Instant::now() + delay >= deadline {
-                return Err(error);
-            }
-            let mut closing = self.closing.clone();
-            if wait_or_closing(&mut closing, delay).await {
-                return Err(TransportError::Closed);
-            }
-        }
+        };
+        retrying(&mut backoff, &mut NoStop, attempt).await
     }
 
     /// A blocked connection is a broker failure worth naming; a confirm that was only slow is a

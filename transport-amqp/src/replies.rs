@@ -18,8 +18,9 @@ use lapin::{Acker, Connection, Consumer};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use crate::connection::{Broker, until_closing, wait_or_closing};
+use crate::connection::{Broker, until_closing};
 use crate::publisher::connection_error;
+use crate::supervisor::{Lost, NoStop, Served, Session, TASK_JOIN_TIMEOUT, supervise};
 use crate::topology::{self, QueueSpec, Topology};
 
 /// How many replies (heartbeats and the final one) may wait unread for one call.
@@ -27,6 +28,12 @@ const REPLIES_PER_CALL: usize = 16;
 /// Prefetch of the reply consumer (replies are acked on receipt, so this only bounds lapin's
 /// buffer).
 const REPLY_PREFETCH: u16 = 64;
+/// How long a call's final reply waits for room when the caller has not read its earlier
+/// replies (heartbeats): the caller's own timeout normally ends it first; this bound only stops
+/// a caller that never reads from keeping the reply (and a task) alive. oslo's reply wait is 60 s.
+const FINAL_REPLY_HANDOFF_TIMEOUT: Duration = Duration::from_secs(60);
+/// With this many calls waiting at once, a warning suggests a leak (callers that never finish).
+const MANY_WAITERS: usize = 10_000;
 
 type Waiter = mpsc::Sender<Result<Reply, TransportError>>;
 
@@ -53,7 +60,7 @@ pub(crate) struct ReplyHub {
     closing: watch::Receiver<bool>,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Why the last attempt to set up the reply consumer failed.
-    last_error: Mutex<Option<String>>,
+    last_error: Mutex<Option<Arc<TransportError>>>,
 }
 
 impl std::fmt::Debug for ReplyHub {
@@ -102,11 +109,11 @@ impl ReplyHub {
             Err(_) => {
                 let queue = &self.queue.name;
                 Err(match self.last_error.lock().unwrap_or_else(|e| e.into_inner()).clone() {
-                    Some(reason) => TransportError::Connection {
+                    Some(last) => TransportError::Connection {
                         reason: format!(
-                            "the reply queue `{queue}` could not be set up before the call's timeout ({reason})"
+                            "the reply queue `{queue}` could not be set up before the call's timeout ({last})"
                         ),
-                        source: None,
+                        source: Some(Box::new(last)),
                     },
                     None => TransportError::TimedOut(format!("the reply queue `{queue}` was set up")),
                 })
@@ -119,7 +126,7 @@ impl ReplyHub {
         let (sender, receiver) = mpsc::channel(REPLIES_PER_CALL);
         let mut waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
         waiters.insert(msg_id.to_owned(), sender);
-        if waiters.len() > 10_000 {
+        if waiters.len() > MANY_WAITERS {
             tracing::warn!(waiting = waiters.len(), "many calls are waiting for replies; possible leak");
         }
         drop(waiters);
@@ -163,60 +170,24 @@ impl ReplyHub {
             .await
     }
 
-    /// The consumer's supervisor: connect, declare, consume; on loss fail the waiting calls and
-    /// start again.
+    /// Keeps the reply consumer up until the transport closes, then fails whatever still waits.
     async fn run(self: Arc<Self>) {
-        let mut closing = self.closing.clone();
-        let mut attempt = 0u32;
-        loop {
-            if *closing.borrow() {
-                break;
-            }
-            let session = match self.broker.connect_once("reply").await {
-                Ok(connection) => match self.setup(&connection).await {
-                    Ok(consumer) => Ok((connection, consumer)),
-                    Err(error) => {
-                        let _ = connection.close(200, "setup failed".into()).await;
-                        Err(connection_error("cannot set up the reply queue", error))
-                    }
-                },
-                Err(error) => Err(error),
-            };
-            let (connection, mut consumer) = match session {
-                Ok(session) => session,
-                Err(error) => {
-                    let delay = self.broker.options().reconnect_delay(attempt);
-                    attempt = attempt.saturating_add(1);
-                    tracing::warn!(%error, ?delay, queue = %self.queue.name, "reply consumer is down");
-                    *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(error.to_string());
-                    if wait_or_closing(&mut closing, delay).await {
-                        break;
-                    }
-                    continue;
-                }
-            };
-            attempt = 0;
-            tracing::debug!(queue = %self.queue.name, "reply consumer ready");
-            self.state.send_replace(State::Ready);
-            let lost = self.consume(&connection, &mut consumer, &mut closing).await;
-            let Some(why) = lost else { break };
-            self.state.send_replace(State::Down);
-            let _ = connection.close(200, "reconnecting".into()).await;
-            let queue = self.queue.name.clone();
-            self.fail_all(|| TransportError::Connection {
-                reason: format!(
-                    "the connection carrying reply queue `{queue}` was lost ({why}) while the call \
-                     waited; the request may or may not have been processed"
-                ),
-                source: None,
-            });
-            let delay = self.broker.options().reconnect_delay(0);
-            if wait_or_closing(&mut closing, delay).await {
-                break;
-            }
-        }
+        let broker = self.broker.clone();
+        let consumer = ReplyConsumer(self.clone());
+        supervise("reply consumer", broker.options(), self.closing.clone(), consumer, NoStop, None).await;
         self.state.send_replace(State::Closed);
         self.fail_all(|| TransportError::Closed);
+    }
+
+    /// Keeps `error` as the reason calls time out with, and returns it for the backoff's log.
+    fn remember(&self, error: TransportError) -> TransportError {
+        let reason = match &error {
+            TransportError::Connection { reason, .. } => reason.clone(),
+            other => other.to_string(),
+        };
+        let error = Arc::new(error);
+        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(error.clone());
+        TransportError::Connection { reason, source: Some(Box::new(error)) }
     }
 
     /// Routes replies until the connection is lost (`Some(why)`) or the transport closes.
@@ -230,7 +201,7 @@ impl ReplyHub {
         connection: &Connection,
         consumer: &mut Consumer,
         closing: &mut watch::Receiver<bool>,
-    ) -> Option<String> {
+    ) -> Option<Lost> {
         let batch = usize::from(self.prefetch() / 2).max(1);
         let mut unacked: Option<(Acker, usize)> = None;
         loop {
@@ -262,8 +233,8 @@ impl ReplyHub {
                         unacked = Some((acker, count));
                     }
                 }
-                Some(Err(error)) => return Some(error.to_string()),
-                None => return Some("the broker cancelled the reply consumer".to_owned()),
+                Some(Err(error)) => return Some(Lost::by(error)),
+                None => return Some(Lost::because("the broker cancelled the reply consumer")),
             }
         }
     }
@@ -300,7 +271,7 @@ impl ReplyHub {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(reply)) if ending => {
                 tokio::spawn(async move {
-                    let _ = tokio::time::timeout(Duration::from_secs(60), waiter.send(reply)).await;
+                    let _ = tokio::time::timeout(FINAL_REPLY_HANDOFF_TIMEOUT, waiter.send(reply)).await;
                 });
             }
             Err(mpsc::error::TrySendError::Full(_)) => {
@@ -316,10 +287,58 @@ impl ReplyHub {
     pub(crate) async fn join(&self) {
         let task = self.task.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(task) = task {
-            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+            let _ = tokio::time::timeout(TASK_JOIN_TIMEOUT, task).await;
         }
         self.state.send_replace(State::Closed);
         self.fail_all(|| TransportError::Closed);
+    }
+}
+
+/// The reply queue's consumer, as the supervisor keeps it up.
+struct ReplyConsumer(Arc<ReplyHub>);
+
+impl Session for ReplyConsumer {
+    type Connected = (Connection, Consumer);
+    type Stop = NoStop;
+
+    async fn connect(&mut self) -> Result<(Connection, Consumer), TransportError> {
+        let hub = &self.0;
+        let connection = hub.broker.connect_once("reply").await.map_err(|error| hub.remember(error))?;
+        match hub.setup(&connection).await {
+            Ok(consumer) => Ok((connection, consumer)),
+            Err(error) => {
+                let _ = connection.close(200, "setup failed".into()).await;
+                Err(hub.remember(connection_error("cannot set up the reply queue", error)))
+            }
+        }
+    }
+
+    /// Consumes until the connection is lost, then fails every waiting call: its reply, if any,
+    /// went with the connection.
+    async fn serve(
+        &mut self,
+        (connection, mut consumer): (Connection, Consumer),
+        closing: &mut watch::Receiver<bool>,
+        _: &mut NoStop,
+    ) -> Served {
+        let hub = &self.0;
+        tracing::debug!(queue = %hub.queue.name, "reply consumer ready");
+        hub.state.send_replace(State::Ready);
+        let Some(lost) = hub.consume(&connection, &mut consumer, closing).await else {
+            return Served::Stopped;
+        };
+        hub.state.send_replace(State::Down);
+        let _ = connection.close(200, "reconnecting".into()).await;
+        let reason = format!(
+            "the connection carrying reply queue `{}` was lost ({lost}) while the call waited; the \
+             request may or may not have been processed",
+            hub.queue.name
+        );
+        hub.fail_all(|| TransportError::Connection {
+            reason: reason.clone(),
+            source: lost.source.clone().map(Into::into),
+        });
+        Served::Lost(lost)
     }
 }
 
