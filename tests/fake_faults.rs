@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use courier::fake::{Faults, Publish, connect_with_faults};
 use courier::{
-    Context, Error, ExecutorConfig, Metadata, NotificationListener, Notifier, RpcClient, RpcServer, Target,
-    TransportConfig, TransportError, notification_endpoint, rpc_endpoint,
+    Context, Error, Metadata, NotificationListener, Notifier, RpcClient, RpcServer, Target,
+    error::TransportError, executor::ExecutorConfig, notification_endpoint, rpc_endpoint,
+    transport::TransportConfig,
 };
 use courier_test_support::gauge::{Gate, Gauge};
 use courier_test_support::logs::capture_thread;

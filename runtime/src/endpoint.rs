@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use crate::Context;
+use crate::context::Context;
 use crate::target::Version;
 use crate::wire::Failure;
 
@@ -43,7 +43,7 @@ pub struct MethodInfo {
     /// Its keyword argument names, in declaration order (the context parameter excluded).
     pub args: &'static [&'static str],
     /// Marked exposed (`#[rpc(expose)]`, oslo's `@expose`): only such methods are callable
-    /// under [`AccessPolicy::Explicit`](crate::AccessPolicy::Explicit).
+    /// under [`AccessPolicy::Explicit`](crate::server::AccessPolicy::Explicit).
     pub exposed: bool,
 }
 
@@ -73,11 +73,10 @@ pub type MethodResult = Result<Value, Failure>;
 
 /// A ready-to-run call whose result is a `T`: a sync closure for the blocking pool, or a boxed
 /// future for a task. RPC methods produce a [`MethodResult`] (the default); notification
-/// methods a [`NotificationOutcome`](crate::NotificationOutcome). The executor runs either
-/// ([`Admission::run`](crate::executor::Admission::run)).
+/// methods a [`NotificationOutcome`](crate::notification_endpoint::NotificationOutcome). The executor runs either.
 ///
 /// ```
-/// use courier_runtime::{Invocation, MethodKind};
+/// use courier_runtime::endpoint::{Invocation, MethodKind};
 ///
 /// let call: Invocation<u32> = Invocation::Sync(Box::new(|| 2 + 2));
 /// assert_eq!(call.kind(), MethodKind::Sync);
@@ -112,7 +111,8 @@ impl<T> std::fmt::Debug for Invocation<T> {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use courier_runtime::{Context, Endpoint, EndpointInfo, Invocation, MethodInfo, MethodKind};
+/// use courier_runtime::context::Context;
+/// use courier_runtime::endpoint::{Endpoint, EndpointInfo, Invocation, MethodInfo, MethodKind};
 /// use serde_json::{Map, Value};
 ///
 /// struct Pinger;
@@ -147,7 +147,7 @@ pub trait Endpoint: Send + Sync + 'static {
 /// and the message from `Display`. Override them to match a Python service's exceptions.
 ///
 /// ```
-/// use courier_runtime::RemoteException;
+/// use courier_runtime::endpoint::RemoteException;
 ///
 /// #[derive(Debug)]
 /// struct QuotaExceeded(u32);
@@ -308,9 +308,11 @@ pub mod support {
     }
 
     /// Decodes a call's result for a typed client.
-    pub fn decode_result<T: DeserializeOwned>(value: Value, method: &str) -> Result<T, crate::Error> {
-        serde_json::from_value(value)
-            .map_err(|source| crate::Error::Decode { what: format!("the result of {method}()"), source })
+    pub fn decode_result<T: DeserializeOwned>(value: Value, method: &str) -> Result<T, crate::error::Error> {
+        serde_json::from_value(value).map_err(|source| crate::error::Error::Decode {
+            what: format!("the result of {method}()"),
+            source,
+        })
     }
 
     /// Encodes a typed client's argument.
@@ -318,9 +320,9 @@ pub mod support {
         args: &mut Map<String, Value>,
         name: &str,
         value: &T,
-    ) -> Result<(), crate::Error> {
+    ) -> Result<(), crate::error::Error> {
         let value = serde_json::to_value(value)
-            .map_err(|source| crate::Error::Encode { what: format!("argument '{name}'"), source })?;
+            .map_err(|source| crate::error::Error::Encode { what: format!("argument '{name}'"), source })?;
         args.insert(name.to_owned(), value);
         Ok(())
     }

@@ -6,18 +6,19 @@ use std::sync::Arc;
 
 use tracing::{Instrument, Span};
 
-use crate::Transport;
 use crate::consume::{AckPolicy, BatchHandler, Core, Handler, Settlement, Work, consumer_span};
 use crate::endpoint::MethodKind;
+use crate::error::TransportError;
 use crate::executor::Admission;
 use crate::metrics::{self, Outcome, Rejection};
 use crate::notification_endpoint::{Metadata, NotificationEndpoint, NotificationMessage, NotificationResult};
 use crate::notification_filter::NotificationFilter;
 use crate::notify::Priority;
 use crate::serializer::Serializer;
+use crate::target::Target;
+use crate::transport::Transport;
 use crate::transport::{Delivery, Incoming, ListenOptions, Origin};
 use crate::wire::Notification;
-use crate::{Target, TransportError};
 
 /// One endpoint method for one priority.
 #[derive(Clone)]

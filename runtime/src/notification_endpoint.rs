@@ -165,7 +165,7 @@ pub type NotificationInvocation = Invocation<NotificationOutcome>;
 ///
 /// ```
 /// use std::sync::Arc;
-/// use courier_runtime::MethodKind;
+/// use courier_runtime::endpoint::MethodKind;
 /// use courier_runtime::notification_endpoint::*;
 /// use courier_runtime::notify::Priority;
 ///

@@ -3,14 +3,14 @@
 //!
 //! # Producer spans
 //!
-//! [`RpcClient::call`](crate::RpcClient::call), [`cast`](crate::RpcClient::cast) (also fanout)
-//! and each publish of a [`Notifier`](crate::Notifier) run inside an `INFO` span named
+//! [`RpcClient::call`](crate::client::RpcClient::call), [`cast`](crate::client::RpcClient::cast) (also fanout)
+//! and each publish of a [`Notifier`](crate::notify::Notifier) run inside an `INFO` span named
 //! `rpc.call`, `rpc.cast` or `notify`, with OpenTelemetry's messaging fields:
 //!
 //! | field | value |
 //! |---|---|
 //! | `otel.kind` | `producer` |
-//! | `messaging.system` | the transport's [`messaging_system`](crate::Transport::messaging_system) (`rabbitmq`, `fake`) |
+//! | `messaging.system` | the transport's [`messaging_system`](crate::transport::Transport::messaging_system) (`rabbitmq`, `fake`) |
 //! | `messaging.destination.name` | the exchange (`<topic>_fanout` for a fanout cast) |
 //! | `messaging.rabbitmq.destination.routing_key` | `topic`, `topic.server`, `<topic>.<priority>`; empty for fanout |
 //! | `messaging.message.id` | the call's `_msg_id`, the notification's `message_id` (none for a cast) |
@@ -29,8 +29,9 @@
 
 use std::fmt;
 
-use crate::transport::Headers;
-use crate::{Context, Target, Transport};
+use crate::context::Context;
+use crate::target::Target;
+use crate::transport::{Headers, Transport};
 
 /// The W3C trace-context header naming the parent span.
 pub const TRACEPARENT: &str = "traceparent";

@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use courier::wire::Failure;
 use courier::{
-    Context, Error, Notifier, RemoteException, RpcClient, RpcServer, Target, Transport, TransportConfig,
-    rpc_endpoint,
+    Context, Error, Notifier, RpcClient, RpcServer, Target, Transport, rpc::RemoteException, rpc_endpoint,
+    transport::TransportConfig,
 };
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
