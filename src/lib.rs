@@ -70,8 +70,9 @@
 //! ## The public API
 //!
 //! This crate is courier's one public API; every item has one path in it. The names used in
-//! almost every program are at the root; everything else lives in the module of its concern
-//! (the root names are also in their module, so a module's page is complete).
+//! almost every program are at the root; everything else lives only in the module of its
+//! concern. A root name that belongs to a module is listed there too, so a module's page is
+//! complete.
 //!
 //! | path | what it is for | main items |
 //! |---|---|---|
@@ -95,7 +96,8 @@
 
 use std::sync::{Arc, Once};
 
-// The root: the names almost every program uses (each is also in its module below).
+// The root: the names almost every program uses. Those that belong to a module below are
+// listed there too; nothing else is at two paths.
 pub use courier_macros::{notification_endpoint, rpc_endpoint};
 pub use courier_runtime::client::RpcClient;
 pub use courier_runtime::context::Context;
@@ -330,6 +332,30 @@ pub mod __private {
     pub use std::sync::Arc;
     pub use std::vec::Vec;
 }
+
+/// One path per item: what lives in a module is not also at the root, apart from the names
+/// listed at the top of this file (each block must fail with the error code it names).
+///
+/// ```compile_fail,E0432
+/// use courier::ExecutorConfig; // courier::executor::ExecutorConfig
+/// ```
+///
+/// ```compile_fail,E0432
+/// use courier::TransportUrl; // courier::transport::TransportUrl
+/// ```
+///
+/// ```compile_fail,E0432
+/// use courier::dispatch::Dispatcher; // internal
+/// ```
+///
+/// ```
+/// use courier::executor::ExecutorConfig;
+/// use courier::transport::TransportUrl;
+/// use courier::{RpcServer, rpc};
+/// let _: fn(RpcServer) -> rpc::RpcServer = |server| server;
+/// ```
+#[cfg(doctest)]
+pub struct OnePathPerItem;
 
 /// The porting guide (`docs/porting.md`): its Rust blocks are compiled and run as doctests.
 #[cfg(doctest)]

@@ -46,3 +46,35 @@ pub mod testing;
 pub mod transport;
 pub mod url;
 pub mod wire;
+
+/// Internals stay internal (each block must fail to compile with the error code it names):
+///
+/// ```compile_fail,E0603
+/// use courier_runtime::executor::Executor;
+/// ```
+///
+/// ```compile_fail,E0603
+/// use courier_runtime::executor::Admission;
+/// ```
+///
+/// ```compile_fail,E0603
+/// use courier_runtime::dispatch::Dispatcher;
+/// ```
+///
+/// ```compile_fail,E0603
+/// use courier_runtime::consume::Engine;
+/// ```
+///
+/// and each public item has one path: the crate root re-exports nothing.
+///
+/// ```compile_fail,E0432
+/// use courier_runtime::Context;
+/// ```
+///
+/// ```
+/// use courier_runtime::context::Context;
+/// use courier_runtime::executor::ExecutorConfig;
+/// use courier_runtime::server::AccessPolicy;
+/// ```
+#[cfg(doctest)]
+pub struct PublicSurface;
