@@ -152,7 +152,7 @@ impl<F: Fn(&mut fmt::Formatter<'_>) -> fmt::Result> fmt::Display for Lazy<F> {
 /// The headers that carry `span`'s trace context: `traceparent` (and `tracestate`) when the
 /// `opentelemetry` feature is on and an OpenTelemetry layer records the span; empty otherwise.
 #[must_use]
-pub fn inject(span: &tracing::Span) -> Headers {
+pub(crate) fn inject(span: &tracing::Span) -> Headers {
     #[cfg(feature = "opentelemetry")]
     return otel::inject(span);
     #[cfg(not(feature = "opentelemetry"))]
@@ -165,7 +165,7 @@ pub fn inject(span: &tracing::Span) -> Headers {
 /// Makes `span` a child of the trace context in `headers` (as [`inject`] wrote them). Does
 /// nothing without the `opentelemetry` feature, without an OpenTelemetry layer, or when the
 /// headers carry no valid `traceparent`.
-pub fn extract_parent(span: &tracing::Span, headers: &Headers) {
+pub(crate) fn extract_parent(span: &tracing::Span, headers: &Headers) {
     #[cfg(feature = "opentelemetry")]
     otel::extract_parent(span, headers);
     #[cfg(not(feature = "opentelemetry"))]
