@@ -212,6 +212,22 @@ pub mod executor {
 pub mod error {
     //! The errors a caller sees: [`Error`] for every operation, [`TransportError`] for what a
     //! transport reports (wrapped in [`Error::Transport`]).
+    //!
+    //! ```
+    //! use courier::{Error, RpcClient, Target};
+    //!
+    //! # #[tokio::main(flavor = "current_thread")]
+    //! # async fn main() {
+    //! let transport = courier::connect("fake://").await.unwrap();
+    //! let client = RpcClient::new(transport, Target::new("nobody-serves-this"))
+    //!     .with_timeout(std::time::Duration::from_millis(50));
+    //! match client.call(&courier::Context::new(), "ping", Default::default()).await {
+    //!     Err(Error::Timeout { topic, .. }) => assert_eq!(topic, "nobody-serves-this"),
+    //!     Err(Error::Transport(error)) => panic!("the transport failed: {error}"),
+    //!     other => panic!("{other:?}"),
+    //! }
+    //! # }
+    //! ```
 
     pub use courier_runtime::error::{BoxError, Error, TransportError};
 }
@@ -223,6 +239,23 @@ pub mod transport {
     //! make a URL scheme work with [`connect`](crate::connect). A transport crate may depend on
     //! `courier-runtime` instead, where these items live in `courier_runtime::transport` and
     //! `courier_runtime::url`.
+    //!
+    //! ```
+    //! use courier::transport::{TransportConfig, TransportUrl};
+    //!
+    //! # #[tokio::main(flavor = "current_thread")]
+    //! # async fn main() -> Result<(), courier::Error> {
+    //! // Several hosts for failover; the password never shows in `Debug` or `Display`.
+    //! let url: TransportUrl = "rabbit://nova:s3cret@ctl1:5672,ctl2/nova".parse()?;
+    //! assert_eq!(url.hosts.len(), 2);
+    //! assert!(!format!("{url:?}").contains("s3cret"));
+    //!
+    //! // Python's `control_exchange`: where targets without an exchange are sent.
+    //! let config = TransportConfig::default().with_control_exchange("nova");
+    //! let transport = courier::connect_with("fake://", config).await?;
+    //! transport.cleanup().await;
+    //! # Ok(()) }
+    //! ```
 
     pub use courier_runtime::transport::{
         CallOptions, Connector, DEFAULT_CONTROL_EXCHANGE, Delivery, Headers, Incoming, ListenOptions,
