@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use clap::Parser;
 use courier::{
-    Context, Metadata, NotificationFilter, NotificationListener, NotificationMessage, NotificationResult,
-    Notifier, Target, notification_endpoint,
+    Context, Metadata, NotificationListener, NotificationMessage, Notifier, Target, notification_endpoint,
+    notify::{NotificationFilter, NotificationResult},
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;

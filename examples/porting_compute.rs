@@ -20,7 +20,7 @@ pub mod compute {
     use std::collections::BTreeMap;
     use std::sync::Mutex;
 
-    use courier::{Context, RemoteException, RpcClient, Version, rpc_endpoint};
+    use courier::{Context, RpcClient, Version, rpc::RemoteException, rpc_endpoint};
     use serde::{Deserialize, Serialize};
     use serde_json::{Map, Value};
 

@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
-use courier::{Context, RemoteException, RpcClient, RpcServer, Target, rpc_endpoint};
+use courier::{Context, RpcClient, RpcServer, Target, rpc::RemoteException, rpc_endpoint};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;

@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use courier::{Context, MethodKind, RpcClient, RpcServer, Target, rpc_endpoint};
+use courier::{Context, RpcClient, RpcServer, Target, rpc::MethodKind, rpc_endpoint};
 
 /// The demo service.
 struct Inventory;

@@ -10,7 +10,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use clap::Parser;
 use courier::wire::Failure;
-use courier::{Context, Error, Hook, MethodResult, RequestInfo, RpcClient, RpcServer, Target, rpc_endpoint};
+use courier::{
+    Context, Error, RpcClient, RpcServer, Target,
+    rpc::{Hook, MethodResult, RequestInfo},
+    rpc_endpoint,
+};
 
 /// Refuses requests without a `user`; counts what it let through and how that went.
 #[derive(Default)]

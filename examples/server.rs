@@ -28,7 +28,7 @@
 use std::error::Error as StdError;
 
 use clap::{Parser, ValueEnum};
-use courier::{ExecutorConfig, RpcServer, Target, TransportConfig};
+use courier::{RpcServer, Target, executor::ExecutorConfig, transport::TransportConfig};
 
 pub mod demo {
     //! The demo endpoints, shared with courier's interop tests.
@@ -36,7 +36,7 @@ pub mod demo {
     use std::borrow::Cow;
     use std::time::Duration;
 
-    use courier::{Context, RemoteException, rpc_endpoint};
+    use courier::{Context, rpc::RemoteException, rpc_endpoint};
     use serde_json::{Value, json};
     use tokio::sync::broadcast;
 
@@ -232,7 +232,7 @@ struct Args {
     #[arg(long)]
     server: String,
     /// Control exchange (oslo's `control_exchange`).
-    #[arg(long, default_value = courier::DEFAULT_CONTROL_EXCHANGE)]
+    #[arg(long, default_value = courier::transport::DEFAULT_CONTROL_EXCHANGE)]
     exchange: String,
     /// Executor.
     #[arg(long, value_enum, default_value_t = Executor::Mixed)]

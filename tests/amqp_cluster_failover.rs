@@ -93,7 +93,7 @@ async fn calls_casts_and_notifications_survive_losing_the_servers_node() {
     let query =
         "rabbit_quorum_queue=true&rabbit_retry_interval=1&rabbit_retry_backoff=1&rabbit_interval_max=2";
     let exchange = unique("cluster");
-    let config = || courier::TransportConfig::default().with_control_exchange(&exchange);
+    let config = || courier::transport::TransportConfig::default().with_control_exchange(&exchange);
     // The server side connects to node 0 (listed first), the client side to node 1.
     let server_transport = courier::connect_with(&cluster.url_from(0, query), config()).await.unwrap();
     let client_transport = courier::connect_with(&cluster.url_from(1, query), config()).await.unwrap();

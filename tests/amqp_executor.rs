@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use courier::{Context, ExecutorConfig, RpcClient, RpcServer, Target, rpc_endpoint};
+use courier::{Context, RpcClient, RpcServer, Target, executor::ExecutorConfig, rpc_endpoint};
 use courier_test_support::gauge::{Gate, Gauge};
 use courier_test_support::{PATIENCE, unique};
 use lapin::options::QueueDeclareOptions;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use courier::testing::{NotificationTap, Tapped};
 use courier::{
-    Context, NotificationListener, NotificationMessage, Notifier, NotifierDriver, Priority, Target,
+    Context, NotificationListener, NotificationMessage, Notifier, Priority, Target, notify::NotifierDriver,
 };
 use courier_test_support::paths::InteropEnv;
 use courier_test_support::process::Peer;

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use courier::{
-    Context, DEFAULT_CONTROL_EXCHANGE, ExecutorConfig, RpcClient, RpcServer, Target, rpc_endpoint,
+    Context, RpcClient, RpcServer, Target, executor::ExecutorConfig, rpc_endpoint,
+    transport::DEFAULT_CONTROL_EXCHANGE,
 };
 use courier_test_support::gauge::{Gate, Gauge};
 use courier_test_support::unique;

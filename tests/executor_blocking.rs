@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use courier::{Context, ExecutorConfig, RpcClient, RpcServer, Target, rpc_endpoint};
+use courier::{Context, RpcClient, RpcServer, Target, executor::ExecutorConfig, rpc_endpoint};
 use courier_test_support::gauge::Gauge;
 use courier_test_support::unique;
 

@@ -9,8 +9,11 @@ use std::time::Duration;
 
 use courier::fake::{Faults, Publish, connect_with_faults};
 use courier::{
-    CallOptions, Context, Error, ExecutorConfig, Metadata, NotificationListener, Notifier, RpcClient,
-    RpcServer, Target, TransportConfig, TransportError, notification_endpoint, rpc_endpoint,
+    Context, Error, Metadata, NotificationListener, Notifier, RpcClient, RpcServer, Target,
+    error::TransportError,
+    executor::ExecutorConfig,
+    notification_endpoint, rpc_endpoint,
+    transport::{CallOptions, TransportConfig},
 };
 use courier_test_support::gauge::{Gate, Gauge};
 use courier_test_support::logs::capture_thread;
@@ -171,12 +174,12 @@ async fn a_call_taken_back_by_a_dropped_connection_is_answered_from_its_redelive
 }
 
 /// Sends a call through the client's transport itself, to see every reply the server sends.
-async fn raw_call(env: &Env, method: &str, value: u32) -> courier::PendingReply {
+async fn raw_call(env: &Env, method: &str, value: u32) -> courier::transport::PendingReply {
     let request = courier_test_support::wire::call_request(method, json!({"value": value}));
     env.client.transport().call(env.client.target(), request, &CallOptions::new(TIMEOUT)).await.unwrap()
 }
 
-async fn next_result(pending: &mut courier::PendingReply, what: &str) -> Value {
+async fn next_result(pending: &mut courier::transport::PendingReply, what: &str) -> Value {
     within(what, pending.recv()).await.expect("a reply").expect("not an error").result
 }
 

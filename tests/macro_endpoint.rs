@@ -8,9 +8,11 @@ use std::sync::{Arc, Mutex};
 use courier::Version;
 use courier::wire::Failure;
 use courier::{
-    Context, Endpoint, EndpointInfo, Error, Invocation, Metadata, MethodKind, MethodResult,
-    NotificationEndpoint, NotificationInvocation, NotificationMessage, Priority, RemoteException, RpcClient,
-    RpcServer, Target, notification_endpoint, rpc_endpoint,
+    Context, Error, Metadata, NotificationMessage, Priority, RpcClient, RpcServer, Target,
+    notification_endpoint,
+    notify::{NotificationEndpoint, NotificationInvocation},
+    rpc::{Endpoint, EndpointInfo, Invocation, MethodKind, MethodResult, RemoteException},
+    rpc_endpoint,
 };
 use courier_test_support::{PATIENCE, unique};
 use serde::{Deserialize, Serialize};

@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use courier::wire::Failure;
 use courier::{
-    Context, Error, Hook, Notifier, RemoteException, RequestInfo, RpcClient, RpcServer, Target, rpc_endpoint,
+    Context, Error, Notifier, RpcClient, RpcServer, Target,
+    rpc::{Hook, RemoteException, RequestInfo},
+    rpc_endpoint,
 };
 use courier_test_support::gauge::{Gate, Gauge};
 use courier_test_support::transports::{channel, recording_listener};
@@ -225,7 +227,7 @@ async fn client_calls_casts_timeouts_and_notifications_are_counted() {
     assert!(matches!(within("an order", client.order(&ctx, 50)).await, Err(Error::Remote { .. })));
     client
         .inner()
-        .cast(&ctx, "price", courier::to_args(&serde_json::json!({"items": 1})).unwrap())
+        .cast(&ctx, "price", courier::rpc::to_args(&serde_json::json!({"items": 1})).unwrap())
         .await
         .unwrap();
     server.wait().await;

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use courier::{
-    Context, Metadata, NotificationListener, NotificationMessage, NotificationResult, Target,
-    notification_endpoint,
+    Context, Metadata, NotificationListener, NotificationMessage, Target, notification_endpoint,
+    notify::NotificationResult,
 };
 use courier_test_support::transports::TransportEnv;
 use courier_test_support::{unique, within};

@@ -4,8 +4,9 @@
 use std::sync::{Arc, Mutex};
 
 use courier::{
-    Context, LOG_DRIVER_TARGET, Notifier, NotifierDriver, Priority, RoutingConfig, TestNotifications,
-    TransportConfig,
+    Context, Notifier, Priority,
+    notify::{LOG_DRIVER_TARGET, NotifierDriver, RoutingConfig, TestNotifications},
+    transport::TransportConfig,
 };
 use serde_json::{Value, json};
 use tracing::field::{Field, Visit};

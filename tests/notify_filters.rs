@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use courier::{Context, NotificationFilter, NotificationListener, Target};
+use courier::{Context, NotificationListener, Target, notify::NotificationFilter};
 use courier_test_support::transports::{Recorder, TransportEnv, channel};
 use courier_test_support::unique;
 use serde_json::{Value, json};

@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use courier::{
-    Context, ExecutorConfig, Metadata, NotificationListener, NotificationResult, Target,
-    notification_endpoint,
+    Context, Metadata, NotificationListener, Target, executor::ExecutorConfig, notification_endpoint,
+    notify::NotificationResult,
 };
 use courier_test_support::transports::{Seen, TransportEnv, channel, seen};
 use courier_test_support::unique;
@@ -116,7 +116,7 @@ impl Recorder {
 async fn run(
     url: &'static str,
     allow_requeue: bool,
-    endpoints: impl FnOnce(&UnboundedSender<Seen>) -> Vec<Arc<dyn courier::NotificationEndpoint>>,
+    endpoints: impl FnOnce(&UnboundedSender<Seen>) -> Vec<Arc<dyn courier::notify::NotificationEndpoint>>,
     events: &[&str],
     expected: usize,
 ) -> Vec<(&'static str, String)> {
@@ -192,7 +192,7 @@ async fn an_error_without_requeue_acknowledges(url: &'static str) {
 }
 
 async fn the_first_requeue_stops_the_chain(url: &'static str) {
-    let endpoints = |s: &UnboundedSender<Seen>| -> Vec<Arc<dyn courier::NotificationEndpoint>> {
+    let endpoints = |s: &UnboundedSender<Seen>| -> Vec<Arc<dyn courier::notify::NotificationEndpoint>> {
         vec![Arc::new(Flaky::new("first", First::Requeue, s)), Arc::new(Recorder("second", s.clone()))]
     };
     let got = run(url, true, endpoints, &["m1"], 3).await;

@@ -5,8 +5,9 @@
 use std::sync::Arc;
 
 use courier::{
-    Context, Metadata, MethodKind, NotificationEndpoint, NotificationListener, NotifierDriver, Priority,
-    Target, notification_endpoint,
+    Context, Metadata, NotificationListener, Priority, Target, notification_endpoint,
+    notify::{NotificationEndpoint, NotifierDriver},
+    rpc::MethodKind,
 };
 use courier_test_support::transports::{Seen, TransportEnv, channel, seen};
 use courier_test_support::{unique, within};
@@ -308,7 +309,7 @@ async fn publish_failures_are_returned() {
     env.transport.cleanup().await;
     let error =
         within("the failed publish", notifier.info(&Context::new(), "e", json!({}))).await.unwrap_err();
-    assert!(matches!(error, courier::Error::Transport(courier::TransportError::Closed)), "{error}");
+    assert!(matches!(error, courier::Error::Transport(courier::error::TransportError::Closed)), "{error}");
 }
 
 #[tokio::test]
@@ -350,8 +351,8 @@ async fn oslo_fields_on_the_wire() {
 /// A serializer that refuses every payload.
 struct Refusing;
 
-impl courier::Serializer for Refusing {
-    fn serialize_entity(&self, _: &Context, _: Value) -> Result<Value, courier::BoxError> {
+impl courier::serializer::Serializer for Refusing {
+    fn serialize_entity(&self, _: &Context, _: Value) -> Result<Value, courier::error::BoxError> {
         Err("payloads are not allowed here".into())
     }
 }

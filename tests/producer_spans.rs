@@ -75,7 +75,7 @@ async fn calls_casts_and_notifications_get_producer_spans() {
     server.start().await.unwrap();
     let client = RpcClient::new(transport.clone(), Target::new(&topic));
     let ctx = Context::new().with_request_id("req-1").with_global_request_id("greq-1");
-    let args = courier::to_args(&serde_json::json!({"value": 7})).unwrap();
+    let args = courier::rpc::to_args(&serde_json::json!({"value": 7})).unwrap();
 
     assert_eq!(within("the call", client.call(&ctx, "echo", args.clone())).await.unwrap(), 7);
     client.prepare().with_server("h1").cast(&ctx, "echo", args.clone()).await.unwrap();
@@ -128,10 +128,12 @@ async fn calls_casts_and_notifications_get_producer_spans() {
 async fn the_exchange_is_the_targets_or_the_transports_control_exchange() {
     let spans = Spans::default();
     let _guard = tracing::subscriber::set_default(Registry::default().with(spans.clone()));
-    let transport =
-        courier::connect_with("fake://", courier::TransportConfig::default().with_control_exchange("nova"))
-            .await
-            .unwrap();
+    let transport = courier::connect_with(
+        "fake://",
+        courier::transport::TransportConfig::default().with_control_exchange("nova"),
+    )
+    .await
+    .unwrap();
     let topic = unique("spans-exchange");
     let client = RpcClient::new(transport, Target::new(&topic));
     let args = serde_json::Map::new();

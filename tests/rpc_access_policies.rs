@@ -8,8 +8,9 @@
 use std::sync::Arc;
 
 use courier::{
-    AccessPolicy, Context, Endpoint, EndpointInfo, Error, Invocation, MethodInfo, MethodKind, RpcClient,
-    RpcServer, Target, Transport, rpc_endpoint, to_args,
+    Context, Error, RpcClient, RpcServer, Target, Transport,
+    rpc::{AccessPolicy, Endpoint, EndpointInfo, Invocation, MethodInfo, MethodKind, to_args},
+    rpc_endpoint,
 };
 use courier_test_support::{PATIENCE, broker, paths, python, unique};
 use serde_json::{Map, Value, json};

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use courier::Version;
 use courier::wire::Failure;
-use courier::{Context, Error, RemoteException, RpcClient, RpcServer, Target, rpc_endpoint};
+use courier::{Context, Error, RpcClient, RpcServer, Target, rpc::RemoteException, rpc_endpoint};
 use courier_test_support::gauge::Gauge;
 use courier_test_support::{PATIENCE, unique};
 

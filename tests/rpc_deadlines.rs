@@ -7,10 +7,10 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use courier::{
-    Cancellation, Context, Error, ExecutorConfig, RpcClient, RpcServer, Target, Transport, TransportConfig,
-    rpc_endpoint,
-};
+use courier::executor::ExecutorConfig;
+use courier::rpc::Cancellation;
+use courier::transport::TransportConfig;
+use courier::{Context, Error, RpcClient, RpcServer, Target, Transport, rpc_endpoint};
 use courier_test_support::gauge::{Gate, Gauge};
 use courier_test_support::logs::capture_process;
 use courier_test_support::{PATIENCE, broker, unique, within};

@@ -3,7 +3,7 @@
 
 use courier::Version;
 use courier::wire::Failure;
-use courier::{Context, Error, RpcClient, RpcServer, Target, rpc_endpoint, to_args};
+use courier::{Context, Error, RpcClient, RpcServer, Target, rpc::to_args, rpc_endpoint};
 use courier_test_support::{PATIENCE, unique};
 use serde_json::{Value, json};
 

@@ -60,7 +60,7 @@ async fn exercise(url: &str) {
     // A raw consumer that logs what it received, as a debugging user would.
     let raw_topic = unique("secrets-raw");
     let mut listener = transport
-        .listen(&Target::new(&raw_topic).with_server("raw"), &courier::ListenOptions::default())
+        .listen(&Target::new(&raw_topic).with_server("raw"), &courier::transport::ListenOptions::default())
         .await
         .unwrap();
     client.with_topic(&raw_topic).cast(&ctx, "tell", Default::default()).await.unwrap();

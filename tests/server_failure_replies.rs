@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use courier::wire::{Notification, Reply, Request};
 use courier::{
-    CallOptions, ListenOptions, Listener, NotifyOptions, PendingReply, Priority, RpcServer, SendOptions,
-    Target, Transport, TransportError, rpc_endpoint,
+    Priority, RpcServer, Target, Transport,
+    error::TransportError,
+    rpc_endpoint,
+    transport::{CallOptions, ListenOptions, Listener, NotifyOptions, PendingReply, SendOptions},
 };
 use courier_test_support::unique;
 use serde_json::json;

@@ -5,7 +5,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use courier::wire::Failure;
-use courier::{Context, Error, Hook, MethodResult, RequestInfo, RpcClient, RpcServer, Target, rpc_endpoint};
+use courier::{
+    Context, Error, RpcClient, RpcServer, Target,
+    rpc::{Hook, MethodResult, RequestInfo},
+    rpc_endpoint,
+};
 use courier_test_support::{PATIENCE, unique};
 
 /// Refuses requests without a `user`.

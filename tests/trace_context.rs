@@ -6,8 +6,8 @@
 use std::sync::{Arc, Mutex};
 
 use courier::{
-    Context, ListenOptions, Metadata, NotificationListener, Notifier, RpcClient, RpcServer, Target,
-    Transport, notification_endpoint, rpc_endpoint,
+    Context, Metadata, NotificationListener, Notifier, RpcClient, RpcServer, Target, Transport,
+    notification_endpoint, rpc_endpoint, transport::ListenOptions,
 };
 use courier_test_support::{broker, unique, within};
 use opentelemetry::trace::{SpanKind, TraceContextExt, TraceId, TracerProvider as _};
@@ -133,7 +133,7 @@ async fn a_notification_carries_the_trace_to_the_listener() {
 }
 
 /// The headers a cast arrives with at a raw listener of the transport.
-async fn headers_of_a_cast(transport: &Arc<dyn Transport>) -> courier::Headers {
+async fn headers_of_a_cast(transport: &Arc<dyn Transport>) -> courier::transport::Headers {
     let target = Target::new(unique("trace-wire")).with_server("h1");
     let mut listener = transport.listen(&target, &ListenOptions::default()).await.unwrap();
     let client = RpcClient::new(transport.clone(), target);

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use courier::TransportUrl;
+use courier::transport::TransportUrl;
 
 /// The environment variable holding a transport URL.
 pub const URL_ENV: &str = "COURIER_TRANSPORT_URL";
@@ -81,7 +81,11 @@ impl OsloConfig {
                 topics.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect()
             })
             .unwrap_or_default();
-        if configured.is_empty() { vec![courier::DEFAULT_NOTIFICATION_TOPIC.to_owned()] } else { configured }
+        if configured.is_empty() {
+            vec![courier::notify::DEFAULT_NOTIFICATION_TOPIC.to_owned()]
+        } else {
+            configured
+        }
     }
 }
 
@@ -165,7 +169,7 @@ pub fn resolve(
              transport_url{files}"
         ));
     };
-    let mut url: TransportUrl = url.parse().map_err(|e: courier::TransportError| e.to_string())?;
+    let mut url: TransportUrl = url.parse().map_err(|e: courier::error::TransportError| e.to_string())?;
     if RABBIT_DRIVERS.contains(&url.driver()) {
         // The URL's own options win over the file's.
         for (key, value) in &config.rabbit {
@@ -174,7 +178,7 @@ pub fn resolve(
     }
     let exchange = non_empty(cli_exchange)
         .or_else(|| non_empty(config.default.get("control_exchange").map(String::as_str)))
-        .unwrap_or_else(|| courier::DEFAULT_CONTROL_EXCHANGE.to_owned());
+        .unwrap_or_else(|| courier::transport::DEFAULT_CONTROL_EXCHANGE.to_owned());
     let default_timeout = match config.default.get("rpc_response_timeout").map(|v| v.trim()) {
         None | Some("") => None,
         Some(text) => {

@@ -9,7 +9,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 use courier::testing::{NotificationTap, Tapped};
-use courier::{ExecutorConfig, NotificationListener, NotificationMessage, Priority, Target};
+use courier::{NotificationListener, NotificationMessage, Priority, Target, executor::ExecutorConfig};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use courier::{Context, Notifier, NotifierDriver};
+use courier::{Context, Notifier, notify::NotifierDriver};
 
 use crate::args::{GlobalOpts, NotifyArgs};
 use crate::config::{self, OsloConfig, Purpose};

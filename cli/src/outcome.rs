@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use courier::{Error, TransportError};
+use courier::{Error, error::TransportError};
 use serde_json::json;
 
 /// The exit code of a remote error.
@@ -143,7 +143,7 @@ pub fn clap_message(error: &clap::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use courier::TransportError;
+    use courier::error::TransportError;
     use courier::wire::Failure as WireFailure;
     use std::time::Duration;
 

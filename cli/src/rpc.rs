@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::sync::Arc;
 
-use courier::{Context, DEFAULT_CALL_TIMEOUT, RpcClient, Target, Transport, TransportConfig};
+use courier::{Context, RpcClient, Target, Transport, rpc::DEFAULT_CALL_TIMEOUT, transport::TransportConfig};
 use serde_json::{Map, Value};
 
 use crate::args::{CallArgs, CastArgs, GlobalOpts, TargetOpts};

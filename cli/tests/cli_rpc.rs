@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use assert_cmd::assert::Assert;
-use courier::{Context, RemoteException, RpcServer, Target, Transport, rpc_endpoint};
+use courier::{Context, RpcServer, Target, Transport, rpc::RemoteException, rpc_endpoint};
 use courier_test_support::{broker, cli, unique, within};
 use predicates::prelude::*;
 use serde_json::{Value, json};

@@ -2,7 +2,7 @@
 //! and `Debug`, as logs and errors print it) does not depend on its passwords at all.
 #![no_main]
 
-use courier_runtime::TransportUrl;
+use courier_runtime::url::TransportUrl;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|text: &str| {

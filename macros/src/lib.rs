@@ -1,10 +1,10 @@
 //! Procedural macros of courier. Use them through the `courier` crate, which re-exports them.
 //!
-//! Both macros have one front end: [`internals`] holds what they share (the error collector,
+//! Both macros have one front end: `internals` holds what they share (the error collector,
 //! the attribute grammar, the type-shape helpers, the common rules, the emission helpers and
 //! the pipeline), and each macro is four stages, one file each, run by that pipeline: `parse`
 //! (the attribute grammar), `model` (the endpoint as plain data), `check` (the rules, one
-//! function each) and `expand` (the generated items): [`rpc`] and [`notification`].
+//! function each) and `expand` (the generated items): `rpc` and `notification`.
 #![deny(missing_docs)]
 
 mod internals;
@@ -14,10 +14,11 @@ mod rpc;
 use proc_macro::TokenStream;
 
 /// Turns an inherent `impl` block into an RPC endpoint: a `const` dispatch table, an
-/// implementation of `courier::Endpoint`, and a typed client.
+/// implementation of `courier::rpc::Endpoint`, and a typed client.
 ///
 /// ```
-/// use courier::{Context, RemoteException, rpc_endpoint};
+/// use courier::rpc::RemoteException;
+/// use courier::{Context, rpc_endpoint};
 /// use serde::{Deserialize, Serialize};
 ///
 /// pub struct Compute;
@@ -60,7 +61,7 @@ use proc_macro::TokenStream;
 ///     fn _cleanup(&self) {}
 /// }
 ///
-/// use courier::{Endpoint, MethodKind};
+/// use courier::rpc::{Endpoint, MethodKind};
 /// let info = Compute.info();
 /// assert_eq!((info.namespace, info.version), (Some("compute"), Some(courier::Version::new(1, 3))));
 /// let names: Vec<_> = Compute::RPC_METHODS.iter().map(|m| (m.name, m.kind, m.args)).collect();
@@ -117,7 +118,7 @@ use proc_macro::TokenStream;
 /// - **Returns.** Nothing (the caller gets `null`), any `T: Serialize`, or a type whose last
 ///   path segment is `Result` (`std::result::Result<T, E>`, or an alias named `Result` such as
 ///   `std::io::Result<T>`; an alias under another name counts as a plain `T`) with
-///   `E: courier::RemoteException`: an `Err` becomes the exception the caller sees (class,
+///   `E: courier::rpc::RemoteException`: an `Err` becomes the exception the caller sees (class,
 ///   module, message).
 /// - **Async methods** must return a `Send` future: they run on a multi-threaded runtime.
 ///
@@ -127,7 +128,7 @@ use proc_macro::TokenStream;
 ///
 /// - `Compute::RPC_METHODS: &'static [MethodInfo]`, the dispatch table: wire name, kind,
 ///   argument names and the `expose` marker per row, in declaration order.
-/// - `impl courier::Endpoint for Compute`: `info()` (type name, namespace, version, table) and
+/// - `impl courier::rpc::Endpoint for Compute`: `info()` (type name, namespace, version, table) and
 ///   `invoke(self: Arc<Self>, row, context, args)`, which binds a row into an `Invocation`.
 ///   Serve it with the runtime's server; the runtime finds the row by name.
 /// - `ComputeClient` (`#[derive(Clone, Debug)]`): `ComputeClient::new(rpc_client)` applies the
@@ -171,12 +172,13 @@ pub fn rpc_endpoint(attr: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 /// Turns an inherent `impl` block into a notification endpoint: an implementation of
-/// `courier::NotificationEndpoint` whose static table lists the priorities the block
+/// `courier::notify::NotificationEndpoint` whose static table lists the priorities the block
 /// implements, each marked `Sync` (`fn`, run on the blocking pool) or `Async` (`async fn`, run
 /// as a task). A `NotificationListener` subscribes to `<topic>.<priority>` only for those.
 ///
 /// ```
-/// use courier::{Context, Metadata, NotificationResult, notification_endpoint};
+/// use courier::notify::NotificationResult;
+/// use courier::{Context, Metadata, notification_endpoint};
 /// use serde::Deserialize;
 ///
 /// #[derive(Deserialize)]
@@ -201,7 +203,9 @@ pub fn rpc_endpoint(attr: TokenStream, item: TokenStream) -> TokenStream {
 ///     pub fn new() -> Self { Billing }
 /// }
 ///
-/// use courier::{MethodKind, NotificationEndpoint, Priority};
+/// use courier::notify::NotificationEndpoint;
+/// use courier::rpc::MethodKind;
+/// use courier::Priority;
 /// let info = Billing.endpoint_info(); // not `info()`: that is the `INFO` method
 /// assert_eq!(info.method(Priority::Info).map(|m| m.kind), Some(MethodKind::Sync));
 /// assert_eq!(info.method(Priority::Error).map(|m| m.kind), Some(MethodKind::Async));

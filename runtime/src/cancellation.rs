@@ -18,7 +18,7 @@ use tokio::time::Instant;
 /// [`cancelled`](Self::cancelled) (async methods) and returns early.
 ///
 /// ```
-/// use courier_runtime::Cancellation;
+/// use courier_runtime::cancellation::Cancellation;
 ///
 /// fn rebuild_index(cancel: &Cancellation, chunks: usize) -> usize {
 ///     let mut done = 0;

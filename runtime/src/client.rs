@@ -10,13 +10,16 @@ use serde_json::{Map, Value};
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use crate::context::Context;
+use crate::error::{Error, TransportError};
 use crate::metrics;
 use crate::serializer::{NoOpSerializer, Serializer};
+use crate::target::Target;
 use crate::target::Version;
 use crate::telemetry;
+use crate::transport::Transport;
 use crate::transport::{CallOptions, SendOptions};
 use crate::wire::{self, Request};
-use crate::{Context, Error, Target, Transport, TransportError};
 
 /// oslo's `rpc_response_timeout`: how long a call waits when no timeout is set.
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(60);
@@ -27,9 +30,9 @@ pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(60);
 /// for some calls only, as oslo's `prepare()`.
 ///
 /// ```
-/// # async fn demo(transport: std::sync::Arc<dyn courier_runtime::Transport>) -> Result<(), courier_runtime::Error> {
+/// # async fn demo(transport: std::sync::Arc<dyn courier_runtime::transport::Transport>) -> Result<(), courier_runtime::error::Error> {
 /// use std::time::Duration;
-/// use courier_runtime::{Context, RpcClient, Target};
+/// use courier_runtime::{client::RpcClient, context::Context, target::Target};
 ///
 /// let client = RpcClient::new(transport, Target::new("compute")).with_timeout(Duration::from_secs(5));
 /// let ctx = Context::new().with_user("alice");

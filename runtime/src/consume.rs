@@ -1,12 +1,15 @@
-//! The consume engine both the RPC server and the notification listener run on: the receive
-//! loop and its stop race, admission through the mixed executor (and requeue on stop),
-//! settling, the count of every task spawned for a message, the lifecycle (`start` / `stop` /
-//! `wait` with one drain) and the span each message is handled in.
-//!
-//! What differs between the two is a [`Handler`]: how a delivery decodes into work, how the
-//! work runs, and the [`AckPolicy`]. RPC requests are acknowledged on admission (oslo's ack on
-//! receipt), so the consumer closes at `stop`; notifications are acknowledged after their
-//! endpoints ran, so the consumer stays open until the drain settled them.
+//! What an RPC server and a notification listener share: the options they consume with
+//! ([`ConsumeOptions`]) and what their `wait()` reports ([`DrainReport`]).
+
+// The consume engine both run on (internal): the receive loop and its stop race, admission
+// through the mixed executor (and requeue on stop), settling, the count of every task spawned
+// for a message, the lifecycle (`start` / `stop` / `wait` with one drain) and the span each
+// message is handled in.
+//
+// What differs between the two is a `Handler`: how a delivery decodes into work, how the work
+// runs, and the `AckPolicy`. RPC requests are acknowledged on admission (oslo's ack on
+// receipt), so the consumer closes at `stop`; notifications are acknowledged after their
+// endpoints ran, so the consumer stays open until the drain settled them.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -19,14 +22,14 @@ use tokio::time::Instant;
 use tracing::Span;
 
 use crate::endpoint::MethodKind;
+use crate::error::{Error, TransportError};
 use crate::executor::{Admission, Executor, ExecutorConfig};
 use crate::metrics::{self, Rejection};
 use crate::serializer::{NoOpSerializer, Serializer};
 use crate::transport::{Delivery, Incoming, Listener, Origin};
-use crate::{Error, TransportError};
 
-/// What [`RpcServer`](crate::RpcServer) and
-/// [`NotificationListener`](crate::NotificationListener) builders share: the executor's
+/// What [`RpcServer`](crate::server::RpcServer) and
+/// [`NotificationListener`](crate::notification_listener::NotificationListener) builders share: the executor's
 /// bounds, the serializer, the drain timeout and the prefetch.
 ///
 /// Both builders take them one by one (`with_executor`, `with_serializer`,
@@ -121,7 +124,10 @@ macro_rules! consume_options_methods {
         }
 
         /// Sets the serializer.
-        pub fn with_serializer(mut self, serializer: std::sync::Arc<dyn $crate::Serializer>) -> Self {
+        pub fn with_serializer(
+            mut self,
+            serializer: std::sync::Arc<dyn $crate::serializer::Serializer>,
+        ) -> Self {
             self.options = self.options.with_serializer(serializer);
             self
         }

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 /// `Debug` hides `auth_token`; use [`Context::redacted`] before logging or publishing a context.
 ///
 /// ```
-/// use courier_runtime::Context;
+/// use courier_runtime::context::Context;
 ///
 /// let ctx = Context::new().with_user("alice").with_request_id("req-1").with("auth_token", "s3cret");
 /// assert_eq!(ctx.user(), Some("alice"));
@@ -22,7 +22,7 @@ use serde_json::{Map, Value};
 pub struct Context(Map<String, Value>);
 
 /// The context key of the caller's call-monitor timeout (oslo's rabbit driver adds it).
-pub const CLIENT_TIMEOUT: &str = "client_timeout";
+pub(crate) const CLIENT_TIMEOUT: &str = "client_timeout";
 
 /// Keys whose values are secrets: nulled by [`Context::redacted`] and hidden by `Debug`.
 const SECRET_MARKERS: [&str; 3] = ["token", "password", "secret"];
@@ -127,7 +127,7 @@ impl Context {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use courier_runtime::Context;
+    /// use courier_runtime::context::Context;
     ///
     /// assert_eq!(Context::new().with("client_timeout", 30).client_timeout(), Some(Duration::from_secs(30)));
     /// assert_eq!(Context::new().with("client_timeout", serde_json::Value::Null).client_timeout(), None);

@@ -4,24 +4,25 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
+use crate::context::Context;
 use crate::endpoint::{Endpoint, EndpointInfo, Invocation, MethodInfo, MethodKind};
 use crate::target::Version;
 use crate::wire::{Failure, Request};
 
 /// The version an endpoint (or a request) without one has.
-pub const DEFAULT_VERSION: &str = "1.0";
+pub(crate) const DEFAULT_VERSION: &str = "1.0";
 
 /// oslo's built-in ping method, served when enabled.
-pub const PING_METHOD: &str = "oslo_rpc_server_ping";
+pub(crate) const PING_METHOD: &str = "oslo_rpc_server_ping";
 
 /// Which endpoint methods a request may call: oslo's `access_policy` of `get_rpc_server`.
 ///
-/// The policy applies to every endpoint of a server, [`with_ping`](Dispatcher::with_ping)'s
+/// The policy applies to every endpoint of a server, [`with_ping`](crate::server::RpcServerBuilder::with_ping)'s
 /// included (as in oslo, its ping method is not marked exposed, so [`Explicit`](Self::Explicit)
 /// hides it). A hidden method is answered as a missing one: `NoSuchMethod`.
 ///
 /// ```
-/// use courier_runtime::{AccessPolicy, MethodInfo, MethodKind};
+/// use courier_runtime::{endpoint::{MethodInfo, MethodKind}, server::AccessPolicy};
 ///
 /// let row = |name, exposed| MethodInfo { name, kind: MethodKind::Async, args: &[], exposed, idempotent: false };
 /// assert!(AccessPolicy::Default.allows(&row("resize", false)));
@@ -57,25 +58,25 @@ impl AccessPolicy {
 
 /// A method chosen for a request.
 #[derive(Clone)]
-pub struct Route {
+pub(crate) struct Route {
     /// The endpoint that serves it.
-    pub endpoint: Arc<dyn Endpoint>,
+    pub(crate) endpoint: Arc<dyn Endpoint>,
     /// Its row in the endpoint's table.
-    pub index: usize,
+    pub(crate) index: usize,
     /// The row.
-    pub method: &'static MethodInfo,
+    pub(crate) method: &'static MethodInfo,
 }
 
 impl Route {
     /// How the method runs.
     #[must_use]
-    pub fn kind(&self) -> MethodKind {
+    pub(crate) fn kind(&self) -> MethodKind {
         self.method.kind
     }
 
     /// Binds the arguments.
     #[must_use]
-    pub fn invoke(&self, context: crate::Context, args: Map<String, Value>) -> Invocation {
+    pub(crate) fn invoke(&self, context: Context, args: Map<String, Value>) -> Invocation {
         Arc::clone(&self.endpoint).invoke(self.index, context, args)
     }
 }
@@ -91,7 +92,7 @@ impl std::fmt::Debug for Route {
 
 /// Endpoints tried in order, as oslo's `RPCDispatcher`.
 #[derive(Clone, Default)]
-pub struct Dispatcher {
+pub(crate) struct Dispatcher {
     endpoints: Vec<Arc<dyn Endpoint>>,
     policy: AccessPolicy,
 }
@@ -105,34 +106,22 @@ impl std::fmt::Debug for Dispatcher {
 impl Dispatcher {
     /// A dispatcher over `endpoints`, tried in order.
     #[must_use]
-    pub fn new(endpoints: Vec<Arc<dyn Endpoint>>) -> Self {
+    pub(crate) fn new(endpoints: Vec<Arc<dyn Endpoint>>) -> Self {
         Self { endpoints, policy: AccessPolicy::Default }
     }
 
     /// Applies `policy` instead of [`AccessPolicy::Default`].
     #[must_use]
-    pub fn with_access_policy(mut self, policy: AccessPolicy) -> Self {
+    pub(crate) fn with_access_policy(mut self, policy: AccessPolicy) -> Self {
         self.policy = policy;
         self
     }
 
-    /// The access policy applied.
-    #[must_use]
-    pub fn access_policy(&self) -> AccessPolicy {
-        self.policy
-    }
-
     /// Adds oslo's `oslo_rpc_server_ping` method (null namespace, version 1.0), answering "pong".
     #[must_use]
-    pub fn with_ping(mut self) -> Self {
+    pub(crate) fn with_ping(mut self) -> Self {
         self.endpoints.push(Arc::new(PingEndpoint));
         self
-    }
-
-    /// The endpoints.
-    #[must_use]
-    pub fn endpoints(&self) -> &[Arc<dyn Endpoint>] {
-        &self.endpoints
     }
 
     /// Chooses the method for a request.
@@ -145,7 +134,7 @@ impl Dispatcher {
     ///
     /// # Errors
     /// The failure to reply with.
-    pub fn route(&self, request: &Request) -> Result<Route, Failure> {
+    pub(crate) fn route(&self, request: &Request) -> Result<Route, Failure> {
         let version = request.version.as_deref().unwrap_or(DEFAULT_VERSION);
         // Parsed once per request; one that does not parse is compatible with no endpoint.
         let requested = version.parse::<Version>().ok();
@@ -189,12 +178,7 @@ impl Endpoint for PingEndpoint {
         &INFO
     }
 
-    fn invoke(
-        self: Arc<Self>,
-        _index: usize,
-        _context: crate::Context,
-        _args: Map<String, Value>,
-    ) -> Invocation {
+    fn invoke(self: Arc<Self>, _index: usize, _context: Context, _args: Map<String, Value>) -> Invocation {
         Invocation::Async(Box::pin(std::future::ready(Ok(Value::from("pong")))))
     }
 }
@@ -209,7 +193,7 @@ mod tests {
         fn info(&self) -> &'static EndpointInfo {
             self.0
         }
-        fn invoke(self: Arc<Self>, index: usize, _: crate::Context, _: Map<String, Value>) -> Invocation {
+        fn invoke(self: Arc<Self>, index: usize, _: Context, _: Map<String, Value>) -> Invocation {
             Invocation::Async(Box::pin(std::future::ready(Ok(Value::from(index)))))
         }
     }

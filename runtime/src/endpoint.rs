@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use crate::Context;
+use crate::context::Context;
 use crate::target::Version;
 use crate::wire::Failure;
 
@@ -43,11 +43,11 @@ pub struct MethodInfo {
     /// Its keyword argument names, in declaration order (the context parameter excluded).
     pub args: &'static [&'static str],
     /// Marked exposed (`#[rpc(expose)]`, oslo's `@expose`): only such methods are callable
-    /// under [`AccessPolicy::Explicit`](crate::AccessPolicy::Explicit).
+    /// under [`AccessPolicy::Explicit`](crate::server::AccessPolicy::Explicit).
     pub exposed: bool,
     /// Marked idempotent (`#[rpc(idempotent)]`): a redelivered call runs again instead of being
     /// answered from the server's reply cache (see
-    /// [`RpcServerBuilder::with_reply_cache`](crate::RpcServerBuilder::with_reply_cache)).
+    /// [`RpcServerBuilder::with_reply_cache`](crate::server::RpcServerBuilder::with_reply_cache)).
     pub idempotent: bool,
 }
 
@@ -77,11 +77,10 @@ pub type MethodResult = Result<Value, Failure>;
 
 /// A ready-to-run call whose result is a `T`: a sync closure for the blocking pool, or a boxed
 /// future for a task. RPC methods produce a [`MethodResult`] (the default); notification
-/// methods a [`NotificationOutcome`](crate::NotificationOutcome). The executor runs either
-/// ([`Admission::run`](crate::executor::Admission::run)).
+/// methods a [`NotificationOutcome`](crate::notification_endpoint::NotificationOutcome). The executor runs either.
 ///
 /// ```
-/// use courier_runtime::{Invocation, MethodKind};
+/// use courier_runtime::endpoint::{Invocation, MethodKind};
 ///
 /// let call: Invocation<u32> = Invocation::Sync(Box::new(|| 2 + 2));
 /// assert_eq!(call.kind(), MethodKind::Sync);
@@ -116,7 +115,8 @@ impl<T> std::fmt::Debug for Invocation<T> {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use courier_runtime::{Context, Endpoint, EndpointInfo, Invocation, MethodInfo, MethodKind};
+/// use courier_runtime::context::Context;
+/// use courier_runtime::endpoint::{Endpoint, EndpointInfo, Invocation, MethodInfo, MethodKind};
 /// use serde_json::{Map, Value};
 ///
 /// struct Pinger;
@@ -151,7 +151,7 @@ pub trait Endpoint: Send + Sync + 'static {
 /// and the message from `Display`. Override them to match a Python service's exceptions.
 ///
 /// ```
-/// use courier_runtime::RemoteException;
+/// use courier_runtime::endpoint::RemoteException;
 ///
 /// #[derive(Debug)]
 /// struct QuotaExceeded(u32);
@@ -312,9 +312,11 @@ pub mod support {
     }
 
     /// Decodes a call's result for a typed client.
-    pub fn decode_result<T: DeserializeOwned>(value: Value, method: &str) -> Result<T, crate::Error> {
-        serde_json::from_value(value)
-            .map_err(|source| crate::Error::Decode { what: format!("the result of {method}()"), source })
+    pub fn decode_result<T: DeserializeOwned>(value: Value, method: &str) -> Result<T, crate::error::Error> {
+        serde_json::from_value(value).map_err(|source| crate::error::Error::Decode {
+            what: format!("the result of {method}()"),
+            source,
+        })
     }
 
     /// Encodes a typed client's argument.
@@ -322,9 +324,9 @@ pub mod support {
         args: &mut Map<String, Value>,
         name: &str,
         value: &T,
-    ) -> Result<(), crate::Error> {
+    ) -> Result<(), crate::error::Error> {
         let value = serde_json::to_value(value)
-            .map_err(|source| crate::Error::Encode { what: format!("argument '{name}'"), source })?;
+            .map_err(|source| crate::error::Error::Encode { what: format!("argument '{name}'"), source })?;
         args.insert(name.to_owned(), value);
         Ok(())
     }

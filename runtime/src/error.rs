@@ -1,7 +1,7 @@
 //! The errors a caller can see, one enum per boundary.
 //!
 //! [`Error`] is what RPC clients, servers and notifiers return. [`TransportError`] is what a
-//! [`Transport`](crate::Transport) returns; it converts into [`Error::Transport`].
+//! [`Transport`](crate::transport::Transport) returns; it converts into [`Error::Transport`].
 
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// Everything that can go wrong when calling, casting or notifying, as a caller can act on it.
 ///
 /// ```
-/// use courier_runtime::Error;
+/// use courier_runtime::error::Error;
 ///
 /// fn explain(error: &Error) -> &'static str {
 ///     match error {
@@ -166,7 +166,7 @@ impl Error {
     /// The failure the server answered with, for the three errors that carry one.
     ///
     /// ```
-    /// use courier_runtime::Error;
+    /// use courier_runtime::error::Error;
     /// use courier_runtime::wire::Failure;
     ///
     /// let error = Error::from_failure(Failure::no_such_method("resize"));
@@ -184,7 +184,7 @@ impl Error {
     }
 }
 
-/// What a [`Transport`](crate::Transport) reports.
+/// What a [`Transport`](crate::transport::Transport) reports.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TransportError {
@@ -244,7 +244,7 @@ pub enum TransportError {
     Closed,
 
     /// The operation's deadline passed while the broker was slow but nothing had failed (e.g.
-    /// the reply queue was still being declared). [`RpcClient::call`](crate::RpcClient::call)
+    /// the reply queue was still being declared). [`RpcClient::call`](crate::client::RpcClient::call)
     /// reports it as [`Error::Timeout`].
     #[error("the deadline passed before {0}")]
     TimedOut(String),

@@ -3,9 +3,10 @@
 //! after. In the spirit of tower's layers and tarpc's request hooks, kept synchronous and
 //! cheap: a server without hooks pays nothing.
 
+use crate::context::Context;
 use crate::endpoint::{MethodKind, MethodResult};
+use crate::target::Target;
 use crate::wire::Failure;
-use crate::{Context, Target};
 
 /// What a [`Hook`] sees of a routed request.
 #[derive(Clone, Copy, Debug)]
@@ -28,7 +29,7 @@ pub struct RequestInfo<'a> {
 }
 
 /// An interceptor around an RPC server's methods; add it with
-/// [`RpcServerBuilder::with_hook`](crate::RpcServerBuilder::with_hook).
+/// [`RpcServerBuilder::with_hook`](crate::server::RpcServerBuilder::with_hook).
 ///
 /// Hooks see requests that were routed to a method (unknown methods and versions are answered
 /// before them). `before` runs in the order the hooks were added, before the arguments are

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tracing::{Instrument, Span};
 
-use crate::Transport;
 use crate::consume::{AckPolicy, BatchHandler, Core, Handler, Settlement, Work, consumer_span};
 use crate::endpoint::MethodKind;
+use crate::error::TransportError;
 use crate::executor::Admission;
 use crate::metrics::{self, Outcome, Rejection};
 use crate::notification_endpoint::{
@@ -18,9 +18,10 @@ use crate::notification_endpoint::{
 use crate::notification_filter::NotificationFilter;
 use crate::notify::Priority;
 use crate::serializer::Serializer;
+use crate::target::Target;
+use crate::transport::Transport;
 use crate::transport::{Delivery, Incoming, ListenOptions, Origin};
 use crate::wire::Notification;
-use crate::{Target, TransportError};
 
 /// One endpoint method for one priority.
 #[derive(Clone)]
@@ -230,7 +231,7 @@ async fn run_group(core: &Core<NotificationHandler>, group: Group, admission: &m
         };
         metrics::handled(&core.consumer, group.priority.as_str(), how, stopwatch);
         let outcome = ran.unwrap_or_else(|panic| {
-            Err(NotificationError::Panicked { method: callback.name.clone(), panic })
+            Err(NotificationError::Panicked { method: callback.name.clone(), message: panic.message })
         });
         match outcome {
             Ok(NotificationResult::Handled) => {}

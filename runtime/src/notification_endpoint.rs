@@ -10,7 +10,6 @@ use serde_json::Value;
 use crate::context::Context;
 use crate::endpoint::{Invocation, MethodKind};
 use crate::error::BoxError;
-use crate::executor::Panicked;
 use crate::notify::Priority;
 
 /// oslo's notification `metadata`: the message's id and when it was sent.
@@ -177,13 +176,12 @@ pub enum NotificationError {
         priority: Priority,
     },
     /// The method panicked.
-    #[error("method {method} panicked")]
+    #[error("method {method} panicked: {message}")]
     Panicked {
         /// The endpoint method.
         method: String,
-        /// The panic.
-        #[source]
-        panic: Panicked,
+        /// The panic's message.
+        message: String,
     },
 }
 
@@ -226,7 +224,7 @@ pub type NotificationInvocation = Invocation<NotificationOutcome>;
 ///
 /// ```
 /// use std::sync::Arc;
-/// use courier_runtime::MethodKind;
+/// use courier_runtime::endpoint::MethodKind;
 /// use courier_runtime::notification_endpoint::*;
 /// use courier_runtime::notify::Priority;
 ///

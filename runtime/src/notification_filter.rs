@@ -21,7 +21,7 @@ use crate::notification_endpoint::NotificationMessage;
 /// use courier_runtime::notification_filter::NotificationFilter;
 /// use courier_runtime::notify::Priority;
 ///
-/// # fn main() -> Result<(), courier_runtime::Error> {
+/// # fn main() -> Result<(), courier_runtime::error::Error> {
 /// let filter = NotificationFilter::new()
 ///     .with_event_type(r"compute\.instance\.")?
 ///     .with_payload("state", "active|error")?;

@@ -9,19 +9,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::consume::{ConsumeOptions, DrainReport, Engine, consume_options_methods};
+use crate::error::Error;
 use crate::notification_dispatch::{Callback, NotificationHandler};
 use crate::notification_endpoint::NotificationEndpoint;
 use crate::notification_filter::NotificationFilter;
 use crate::notify::Priority;
+use crate::target::Target;
 use crate::transport::ListenOptions;
-use crate::{Error, Target, Transport};
+use crate::transport::Transport;
 
 /// Builds a [`NotificationListener`] (oslo's `get_notification_listener` /
 /// `get_batch_notification_listener`).
 ///
 /// ```
-/// # fn demo(transport: std::sync::Arc<dyn courier_runtime::Transport>, ep: impl courier_runtime::notification_endpoint::NotificationEndpoint) -> Result<(), courier_runtime::Error> {
-/// use courier_runtime::Target;
+/// # fn demo(transport: std::sync::Arc<dyn courier_runtime::transport::Transport>, ep: impl courier_runtime::notification_endpoint::NotificationEndpoint) -> Result<(), courier_runtime::error::Error> {
+/// use courier_runtime::target::Target;
 /// use courier_runtime::notification_filter::NotificationFilter;
 /// use courier_runtime::notification_listener::NotificationListener;
 ///
@@ -83,7 +85,7 @@ impl NotificationListenerBuilder {
         self
     }
 
-    /// Honours [`NotificationResult::Requeue`](crate::NotificationResult::Requeue) and endpoint errors by requeueing the message
+    /// Honours [`NotificationResult::Requeue`](crate::notification_endpoint::NotificationResult::Requeue) and endpoint errors by requeueing the message
     /// (off by default, as oslo: the message is then acknowledged and the outcome logged).
     pub fn allow_requeue(mut self, allow: bool) -> Self {
         self.allow_requeue = allow;
@@ -177,7 +179,7 @@ impl NotificationListenerBuilder {
 ///
 /// It subscribes to `<topic>.<priority>` for each target and each priority some endpoint
 /// implements. For each message, the endpoints implementing its priority (and whose filter it
-/// passes) run in order; the first [`NotificationResult::Requeue`](crate::NotificationResult::Requeue) (or error, or panic) stops
+/// passes) run in order; the first [`NotificationResult::Requeue`](crate::notification_endpoint::NotificationResult::Requeue) (or error, or panic) stops
 /// the chain and requeues the message when requeueing is allowed. Undecodable messages are
 /// rejected without requeue; an unknown priority is logged and acknowledged.
 pub struct NotificationListener {

@@ -6,8 +6,8 @@
 //! `str(datetime.utcnow())`) and the sender's context with its secrets nulled.
 //!
 //! ```
-//! # async fn demo(transport: std::sync::Arc<dyn courier_runtime::Transport>) -> Result<(), courier_runtime::Error> {
-//! use courier_runtime::Context;
+//! # async fn demo(transport: std::sync::Arc<dyn courier_runtime::transport::Transport>) -> Result<(), courier_runtime::error::Error> {
+//! use courier_runtime::context::Context;
 //! use courier_runtime::notify::Notifier;
 //!
 //! let notifier = Notifier::new(transport, "compute.host1");

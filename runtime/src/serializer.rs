@@ -12,7 +12,7 @@ use crate::error::BoxError;
 /// and `serialize_entity` on results; clients and notifiers do the reverse.
 ///
 /// ```
-/// use courier_runtime::{BoxError, Context, Serializer};
+/// use courier_runtime::{context::Context, error::BoxError, serializer::Serializer};
 /// use serde_json::Value;
 ///
 /// /// Upper-cases every string argument a server receives.

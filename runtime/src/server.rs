@@ -14,22 +14,26 @@ use tracing::Span;
 
 use crate::cancellation::Cancellation;
 use crate::consume::{
-    AckPolicy, ConsumeOptions, Core, Engine, Handler, Settlement, Work, consume_options_methods,
+    AckPolicy, ConsumeOptions, Core, DrainReport, Engine, Handler, Settlement, Work, consume_options_methods,
     consumer_span,
 };
 use crate::context::CLIENT_TIMEOUT;
-use crate::dispatch::{AccessPolicy, Dispatcher, Route};
+use crate::context::Context;
+use crate::dispatch::{Dispatcher, Route};
 use crate::endpoint::{Endpoint, Invocation, MethodKind};
+use crate::error::{Error, TransportError};
 use crate::executor::Admission;
 use crate::hook::{Hook, RequestInfo};
 use crate::metrics::{self, Outcome, Rejection};
 use crate::reply_cache::{DEFAULT_REPLY_CACHE_AGE, DEFAULT_REPLY_CACHE_ENTRIES, ReplyCache, Seen};
 use crate::serializer::Serializer;
+use crate::target::Target;
+use crate::transport::Transport;
 use crate::transport::{Delivery, Incoming, ListenOptions, Origin};
 use crate::wire::{self, Failure, Reply, Request, seconds_to_json};
-use crate::{Context, Error, Target, Transport, TransportError};
 
-pub use crate::consume::DrainReport;
+/// Chosen with [`RpcServerBuilder::with_access_policy`]; lives with the dispatcher, which applies it.
+pub use crate::dispatch::AccessPolicy;
 
 /// How many requests the broker may push ahead of admission (they stay unacknowledged,
 /// so the broker can redeliver them if the server goes away). Requests are acked on
@@ -42,8 +46,8 @@ pub const DEFAULT_PREFETCH: u16 = 64;
 /// Builds an [`RpcServer`].
 ///
 /// ```
-/// # fn demo(transport: std::sync::Arc<dyn courier_runtime::Transport>, ep: impl courier_runtime::Endpoint) -> Result<(), courier_runtime::Error> {
-/// use courier_runtime::{Target, executor::ExecutorConfig, server::RpcServer};
+/// # fn demo(transport: std::sync::Arc<dyn courier_runtime::transport::Transport>, ep: impl courier_runtime::endpoint::Endpoint) -> Result<(), courier_runtime::error::Error> {
+/// use courier_runtime::{executor::ExecutorConfig, server::RpcServer, target::Target};
 ///
 /// let server = RpcServer::builder(transport, Target::new("compute").with_server("host1"))
 ///     .endpoint(ep)
@@ -99,7 +103,7 @@ impl RpcServerBuilder {
     /// kept: their redeliveries run again. `0` entries turn the cache off.
     ///
     /// ```
-    /// # fn demo(builder: courier_runtime::RpcServerBuilder) {
+    /// # fn demo(builder: courier_runtime::server::RpcServerBuilder) {
     /// use std::time::Duration;
     ///
     /// let builder = builder.with_reply_cache(4096, Duration::from_secs(120));

@@ -9,14 +9,11 @@ use crate::error::Error;
 /// `namespace`/`version` travel inside the message body.
 ///
 /// ```
-/// use courier_runtime::Target;
-///
-/// use courier_runtime::target::Version;
+/// use courier_runtime::target::{Target, Version};
 ///
 /// let target = Target::new("compute").with_server("host1").with_version(Version::new(1, 3));
 /// assert_eq!(target.topic.as_deref(), Some("compute"));
-/// assert!(target.validate_for_server().is_ok());
-/// assert!(Target::default().validate_for_send().is_err());
+/// assert_eq!(target.server.as_deref(), Some("host1"));
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -88,7 +85,7 @@ impl Target {
     ///
     /// # Errors
     /// [`Error::InvalidTarget`] when the topic is missing or empty.
-    pub fn require_topic(&self, purpose: &str) -> Result<&str, Error> {
+    pub(crate) fn require_topic(&self, purpose: &str) -> Result<&str, Error> {
         match self.topic.as_deref() {
             Some(topic) if !topic.is_empty() => Ok(topic),
             _ => Err(Error::InvalidTarget(format!("a topic is required {purpose}"))),
@@ -99,7 +96,7 @@ impl Target {
     ///
     /// # Errors
     /// [`Error::InvalidTarget`] without a topic.
-    pub fn validate_for_send(&self) -> Result<(), Error> {
+    pub(crate) fn validate_for_send(&self) -> Result<(), Error> {
         self.require_topic("to send")?;
         Ok(())
     }
@@ -108,7 +105,7 @@ impl Target {
     ///
     /// # Errors
     /// [`Error::InvalidTarget`] as [`validate_for_send`](Self::validate_for_send), or with fanout.
-    pub fn validate_for_call(&self) -> Result<(), Error> {
+    pub(crate) fn validate_for_call(&self) -> Result<(), Error> {
         self.validate_for_send()?;
         if self.fanout {
             return Err(Error::InvalidTarget("a call cannot be used with fanout".into()));
@@ -120,7 +117,7 @@ impl Target {
     ///
     /// # Errors
     /// [`Error::InvalidTarget`] without a topic or a server.
-    pub fn validate_for_server(&self) -> Result<(), Error> {
+    pub(crate) fn validate_for_server(&self) -> Result<(), Error> {
         self.require_topic("to listen")?;
         match self.server.as_deref() {
             Some(server) if !server.is_empty() => Ok(()),
@@ -205,7 +202,7 @@ impl std::str::FromStr for Version {
 ///
 /// # Errors
 /// [`Error::InvalidTarget`] naming the bad version.
-pub fn parse_version(version: &str) -> Result<Version, Error> {
+fn parse_version(version: &str) -> Result<Version, Error> {
     let bad =
         || Error::InvalidTarget(format!("version `{version}` is not of the form X.Y or X.Y.Z (integers)"));
     let mut parts = version.split('.');
@@ -221,25 +218,6 @@ pub fn parse_version(version: &str) -> Result<Version, Error> {
         return Err(bad());
     }
     Ok(parsed)
-}
-
-/// oslo's `version_is_compatible(implemented, requested)` on text: [`Version::accepts`] once
-/// both parse; versions that do not parse are incompatible.
-///
-/// ```
-/// use courier_runtime::version_is_compatible;
-/// assert!(version_is_compatible("1.3", "1.0"));
-/// assert!(!version_is_compatible("1.3", "1.4"));
-/// assert!(!version_is_compatible("2.0", "1.0"));
-/// assert!(version_is_compatible("1.3.2", "1.3.1"));
-/// assert!(!version_is_compatible("1.3", "1.3.1"));
-/// ```
-#[must_use]
-pub fn version_is_compatible(implemented: &str, requested: &str) -> bool {
-    match (parse_version(implemented), parse_version(requested)) {
-        (Ok(implemented), Ok(requested)) => implemented.accepts(requested),
-        _ => false,
-    }
 }
 
 #[cfg(test)]
@@ -266,10 +244,16 @@ mod tests {
         for bad in ["1", "a.b", "1.2.3.4", "", "1."] {
             assert!(parse_version(bad).is_err(), "{bad}");
         }
-        assert!(!version_is_compatible("1.0", "garbage"));
         for text in ["1.0", "2.5", "1.3.2"] {
             assert_eq!(text.parse::<Version>().unwrap().to_string(), text);
         }
         assert_eq!(Version::DEFAULT.to_string(), "1.0");
+        // oslo's version_is_compatible(implemented, requested).
+        let v = |text: &str| text.parse::<Version>().unwrap();
+        assert!(v("1.3").accepts(v("1.0")));
+        assert!(!v("1.3").accepts(v("1.4")));
+        assert!(!v("2.0").accepts(v("1.0")));
+        assert!(v("1.3.2").accepts(v("1.3.1")));
+        assert!(!v("1.3").accepts(v("1.3.1")));
     }
 }

@@ -3,14 +3,14 @@
 //!
 //! # Producer spans
 //!
-//! [`RpcClient::call`](crate::RpcClient::call), [`cast`](crate::RpcClient::cast) (also fanout)
-//! and each publish of a [`Notifier`](crate::Notifier) run inside an `INFO` span named
+//! [`RpcClient::call`](crate::client::RpcClient::call), [`cast`](crate::client::RpcClient::cast) (also fanout)
+//! and each publish of a [`Notifier`](crate::notify::Notifier) run inside an `INFO` span named
 //! `rpc.call`, `rpc.cast` or `notify`, with OpenTelemetry's messaging fields:
 //!
 //! | field | value |
 //! |---|---|
 //! | `otel.kind` | `producer` |
-//! | `messaging.system` | the transport's [`messaging_system`](crate::Transport::messaging_system) (`rabbitmq`, `fake`) |
+//! | `messaging.system` | the transport's [`messaging_system`](crate::transport::Transport::messaging_system) (`rabbitmq`, `fake`) |
 //! | `messaging.destination.name` | the exchange (`<topic>_fanout` for a fanout cast) |
 //! | `messaging.rabbitmq.destination.routing_key` | `topic`, `topic.server`, `<topic>.<priority>`; empty for fanout |
 //! | `messaging.message.id` | the call's `_msg_id`, the notification's `message_id` (none for a cast) |
@@ -29,8 +29,9 @@
 
 use std::fmt;
 
-use crate::transport::Headers;
-use crate::{Context, Target, Transport};
+use crate::context::Context;
+use crate::target::Target;
+use crate::transport::{Headers, Transport};
 
 /// The W3C trace-context header naming the parent span.
 pub const TRACEPARENT: &str = "traceparent";
@@ -151,7 +152,7 @@ impl<F: Fn(&mut fmt::Formatter<'_>) -> fmt::Result> fmt::Display for Lazy<F> {
 /// The headers that carry `span`'s trace context: `traceparent` (and `tracestate`) when the
 /// `opentelemetry` feature is on and an OpenTelemetry layer records the span; empty otherwise.
 #[must_use]
-pub fn inject(span: &tracing::Span) -> Headers {
+pub(crate) fn inject(span: &tracing::Span) -> Headers {
     #[cfg(feature = "opentelemetry")]
     return otel::inject(span);
     #[cfg(not(feature = "opentelemetry"))]
@@ -164,7 +165,7 @@ pub fn inject(span: &tracing::Span) -> Headers {
 /// Makes `span` a child of the trace context in `headers` (as [`inject`] wrote them). Does
 /// nothing without the `opentelemetry` feature, without an OpenTelemetry layer, or when the
 /// headers carry no valid `traceparent`.
-pub fn extract_parent(span: &tracing::Span, headers: &Headers) {
+pub(crate) fn extract_parent(span: &tracing::Span, headers: &Headers) {
     #[cfg(feature = "opentelemetry")]
     otel::extract_parent(span, headers);
     #[cfg(not(feature = "opentelemetry"))]

@@ -44,8 +44,8 @@ pub const OSLO_NOTIFICATION_V1_BODY: &str = r#"{"message_id": "8a2e9c1e-6f1b-4a5
 ///
 /// ```
 /// use courier_runtime::testing::NotificationTap;
-/// use courier_runtime::{NotificationListener, Priority, Target};
-/// # async fn example(transport: std::sync::Arc<dyn courier_runtime::Transport>) {
+/// use courier_runtime::{notification_listener::NotificationListener, notify::Priority, target::Target};
+/// # async fn example(transport: std::sync::Arc<dyn courier_runtime::transport::Transport>) {
 /// let (taps, mut tapped) = NotificationTap::channel(&Priority::ALL, 16);
 /// let mut builder = NotificationListener::builder(transport).target(Target::new("notifications"));
 /// for tap in taps {

@@ -17,7 +17,7 @@ use crate::error::TransportError;
 /// The password is never shown by `Debug` or `Display`.
 ///
 /// ```
-/// use courier_runtime::TransportUrl;
+/// use courier_runtime::url::TransportUrl;
 ///
 /// let url: TransportUrl = "rabbit://me:p%40ss@h1:5673,h2/my%2Fvhost?ssl=true".parse().unwrap();
 /// assert_eq!(url.driver(), "rabbit");

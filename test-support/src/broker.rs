@@ -1,5 +1,5 @@
 //! The shared test broker: the RabbitMQ on 127.0.0.1:5672 (guest/guest) that
-//! `scripts/test-env.sh` provides, which every test shares through [`unique`](crate::unique)
+//! `scripts/test-env.sh` provides, which every test shares through [`unique`]
 //! names. Tests never stop or reconfigure it; a test that must break a broker starts a
 //! [`PrivateBroker`](crate::node::PrivateBroker).
 
@@ -7,7 +7,10 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
-use courier::{Transport, TransportConfig, TransportUrl};
+use courier::{
+    Transport,
+    transport::{TransportConfig, TransportUrl},
+};
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};

@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use courier::wire::Failure;
 use courier::{
-    Context, Error, Notifier, RemoteException, RpcClient, RpcServer, Target, Transport, TransportConfig,
-    rpc_endpoint,
+    Context, Error, Notifier, RpcClient, RpcServer, Target, Transport, rpc::RemoteException, rpc_endpoint,
+    transport::TransportConfig,
 };
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -354,7 +354,9 @@ pub async fn notification_pools_share_and_groups_copy(subject: &Subject) {
 /// (not as something the broker refused): a cast or a listener without a topic, an RPC
 /// server's listener without a server name, a call with fanout.
 pub async fn unusable_targets_are_refused_before_the_broker(subject: &Subject) {
-    use courier::{CallOptions, ListenOptions, SendOptions, TransportError, wire::Request};
+    use courier::error::TransportError;
+    use courier::transport::{CallOptions, ListenOptions, SendOptions};
+    use courier::wire::Request;
     let (transport, _) = subject.pair().await;
     let no_topic = Target::default();
     let args = serde_json::Map::new();

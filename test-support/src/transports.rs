@@ -1,4 +1,4 @@
-//! One scenario on every transport: [`on_every_transport!`] runs an `async fn(&'static str)`
+//! One scenario on every transport: [`on_every_transport!`](crate::on_every_transport!) runs an `async fn(&'static str)`
 //! once per transport URL (`fake://` and the shared RabbitMQ, skipped with the reason printed
 //! when nothing listens there), and [`TransportEnv`] gives the scenario a transport with a
 //! control exchange of its own plus the raw access it needs (publishing odd bodies, counting
@@ -8,8 +8,8 @@
 use std::sync::Arc;
 
 use courier::{
-    Context, Metadata, NotificationListener, Notifier, Target, Transport, TransportConfig,
-    notification_endpoint,
+    Context, Metadata, NotificationListener, Notifier, Target, Transport, notification_endpoint,
+    transport::TransportConfig,
 };
 use serde_json::Value;
 use tokio::sync::mpsc;

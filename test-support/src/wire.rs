@@ -1,8 +1,8 @@
 //! Messages for tests that drive a [`Transport`](courier::Transport) directly: requests,
 //! calls and notifications as oslo peers send them, and the next request of a listener.
 
+use courier::transport::{Incoming, Listener};
 use courier::wire::{self, Message, Notification, Request};
-use courier::{Incoming, Listener};
 use serde_json::{Value, json};
 
 use crate::within;

@@ -30,10 +30,10 @@
 //! # Quick start
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), courier_runtime::TransportError> {
-//! use courier_runtime::{Transport, TransportConfig};
+//! # async fn demo() -> Result<(), courier_runtime::error::TransportError> {
+//! use courier_runtime::transport::{Transport, TransportConfig};
 //!
-//! courier_amqp::register(); // `rabbit`, `amqp` and `kombu` URLs now work with courier_runtime::connect
+//! courier_amqp::register(); // `rabbit`, `amqp` and `kombu` URLs now work with courier_runtime::transport::connect
 //! let transport = courier_amqp::connect(
 //!     "rabbit://guest:guest@127.0.0.1:5672/?rabbit_qos_prefetch_count=16".parse()?,
 //!     TransportConfig::default().with_control_exchange("nova"),
@@ -59,8 +59,14 @@ use std::time::Duration;
 
 use courier_runtime::wire::{self, Notification, Reply, Request};
 use courier_runtime::{
-    CallOptions, Connector, ListenOptions, Listener, NotifyOptions, PendingReply, Priority, SendOptions,
-    Target, Transport, TransportConfig, TransportError, TransportUrl,
+    error::TransportError,
+    notify::Priority,
+    target::Target,
+    transport::{
+        CallOptions, Connector, ListenOptions, Listener, NotifyOptions, PendingReply, SendOptions, Transport,
+        TransportConfig,
+    },
+    url::TransportUrl,
 };
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -111,10 +117,10 @@ pub fn connector() -> Connector {
 }
 
 /// Registers this transport for the `rabbit`, `amqp` and `kombu` URL schemes with
-/// [`courier_runtime::register_transport`].
+/// [`courier_runtime::transport::register_transport`].
 pub fn register() {
     for scheme in SCHEMES {
-        courier_runtime::register_transport(scheme, connector());
+        courier_runtime::transport::register_transport(scheme, connector());
     }
 }
 
@@ -325,7 +331,7 @@ impl Transport for RabbitTransport {
             body: wire::encode_envelope(&reply.into_message()),
             expiration: None,
             mandatory: self.broker.options().direct_mandatory_flag,
-            headers: courier_runtime::Headers::new(),
+            headers: courier_runtime::transport::Headers::new(),
         };
         let started = Instant::now();
         let give_up = started + self.broker.options().missing_consumer_retry_timeout();

@@ -17,7 +17,10 @@ use std::time::Duration;
 
 use courier_runtime::transport::Origin;
 use courier_runtime::wire::{self, Message};
-use courier_runtime::{Delivery, Headers, Incoming, Listener, TransportError};
+use courier_runtime::{
+    error::TransportError,
+    transport::{Delivery, Headers, Incoming, Listener},
+};
 use futures::StreamExt;
 use futures::stream::SelectAll;
 use lapin::options::{

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use courier_runtime::TransportError;
+use courier_runtime::error::TransportError;
 
 /// How the next broker is picked when several hosts are given (oslo's
 /// `kombu_failover_strategy`). Either way the host list is shuffled once when the transport
@@ -133,14 +133,14 @@ rabbit_options! {
     /// ```
     /// use courier_amqp::RabbitOptions;
     ///
-    /// let url: courier_runtime::TransportUrl =
+    /// let url: courier_runtime::url::TransportUrl =
     ///     "rabbit://h/?rabbit_qos_prefetch_count=8&amqp_durable_queues=true".parse().unwrap();
     /// let options = RabbitOptions::from_url(&url).unwrap();
     /// assert_eq!(options.rabbit_qos_prefetch_count, 8);
     /// assert!(options.amqp_durable_queues);
     /// assert_eq!(options.heartbeat_timeout_threshold, 60);
     ///
-    /// let bad: courier_runtime::TransportUrl = "rabbit://h/?no_such_option=1".parse().unwrap();
+    /// let bad: courier_runtime::url::TransportUrl = "rabbit://h/?no_such_option=1".parse().unwrap();
     /// assert!(RabbitOptions::from_url(&bad).is_err());
     /// ```
     #[derive(Clone, Debug, PartialEq)]
@@ -320,7 +320,7 @@ impl RabbitOptions {
     /// # Errors
     /// [`TransportError::InvalidUrl`] for a name oslo does not know, a value of the wrong type,
     /// or an unsupported topology option set to a non-default value.
-    pub fn from_url(url: &courier_runtime::TransportUrl) -> Result<Self, TransportError> {
+    pub fn from_url(url: &courier_runtime::url::TransportUrl) -> Result<Self, TransportError> {
         Self::from_query(&url.query)
     }
 
@@ -393,7 +393,7 @@ mod tests {
     use super::*;
 
     fn parse(query: &str) -> Result<RabbitOptions, TransportError> {
-        let url: courier_runtime::TransportUrl = format!("rabbit://h/?{query}").parse().unwrap();
+        let url: courier_runtime::url::TransportUrl = format!("rabbit://h/?{query}").parse().unwrap();
         RabbitOptions::from_url(&url)
     }
 

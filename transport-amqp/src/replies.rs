@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use courier_runtime::wire::{self, Reply};
-use courier_runtime::{PendingReply, TransportError};
+use courier_runtime::{error::TransportError, transport::PendingReply};
 use futures::{FutureExt, StreamExt};
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::{Acker, Connection, Consumer};

@@ -10,7 +10,7 @@ use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
-use courier_runtime::TransportError;
+use courier_runtime::error::TransportError;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -328,7 +328,7 @@ mod tests {
     use super::*;
 
     fn options(interval: u32, backoff: u32) -> RabbitOptions {
-        let url: courier_runtime::TransportUrl = format!(
+        let url: courier_runtime::url::TransportUrl = format!(
             "rabbit://h/?rabbit_retry_interval={interval}&rabbit_retry_backoff={backoff}&kombu_reconnect_delay=0"
         )
         .parse()

@@ -6,7 +6,7 @@ use lapin::Channel;
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
 
-use courier_runtime::Priority;
+use courier_runtime::notify::Priority;
 
 use crate::options::RabbitOptions;
 
@@ -263,7 +263,7 @@ mod tests {
     use super::*;
 
     fn topology(query: &str) -> Topology {
-        let url: courier_runtime::TransportUrl = format!("rabbit://h/?{query}").parse().unwrap();
+        let url: courier_runtime::url::TransportUrl = format!("rabbit://h/?{query}").parse().unwrap();
         Topology::new(RabbitOptions::from_url(&url).unwrap())
     }
 

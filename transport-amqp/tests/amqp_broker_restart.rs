@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use courier_runtime::wire::Reply;
 use courier_runtime::{
-    CallOptions, ListenOptions, Listener, SendOptions, Target, Transport, TransportConfig, TransportError,
+    error::TransportError,
+    target::Target,
+    transport::{CallOptions, ListenOptions, Listener, SendOptions, Transport, TransportConfig},
 };
 use courier_test_support::node::PrivateBroker;
 use courier_test_support::wire::{call_request, next_request, request};

@@ -5,7 +5,11 @@ use std::process::Command;
 use std::time::Duration;
 
 use courier_runtime::wire::Reply;
-use courier_runtime::{CallOptions, ListenOptions, SendOptions, Target, TransportError};
+use courier_runtime::{
+    error::TransportError,
+    target::Target,
+    transport::{CallOptions, ListenOptions, SendOptions},
+};
 use courier_test_support::wire::{call_request, next_request, request};
 use courier_test_support::{broker, unique, within};
 use serde_json::json;

@@ -2,7 +2,11 @@
 //! publisher declares, pools, envelope or bare bodies, and ack-time duplicate detection.
 
 use courier_runtime::wire::{self, Notification};
-use courier_runtime::{ListenOptions, Listener, NotifyOptions, Priority, Target};
+use courier_runtime::{
+    notify::Priority,
+    target::Target,
+    transport::{ListenOptions, Listener, NotifyOptions},
+};
 use courier_test_support::broker::Raw;
 use courier_test_support::wire::notification;
 use courier_test_support::{broker, unique, within};
@@ -11,7 +15,9 @@ use lapin::options::{BasicAckOptions, BasicConsumeOptions};
 use lapin::types::FieldTable;
 use serde_json::json;
 
-async fn next_notification(listener: &mut Box<dyn Listener>) -> (Notification, courier_runtime::Incoming) {
+async fn next_notification(
+    listener: &mut Box<dyn Listener>,
+) -> (Notification, courier_runtime::transport::Incoming) {
     let incoming = within("a notification", listener.next()).await.expect("the listener ended");
     let message = incoming.message.as_ref().expect("decodable").clone();
     (Notification::from_message(message).expect("a notification"), incoming)

@@ -4,7 +4,11 @@
 use std::time::Duration;
 
 use courier_runtime::wire::{self, Reply, WireError};
-use courier_runtime::{CallOptions, ListenOptions, SendOptions, Target, TransportError};
+use courier_runtime::{
+    error::TransportError,
+    target::Target,
+    transport::{CallOptions, ListenOptions, SendOptions},
+};
 use courier_test_support::broker::Raw;
 use courier_test_support::wire::{call_request, next_request, request};
 use courier_test_support::{broker, unique, within};
@@ -501,10 +505,12 @@ async fn listeners_end_after_close_or_cleanup_and_bad_urls_are_refused() {
 async fn registered_schemes_build_this_transport() {
     courier_amqp::register();
     for scheme in courier_amqp::SCHEMES {
-        let transport =
-            courier_runtime::connect(&format!("{scheme}://{}/", broker::AUTHORITY), Default::default())
-                .await
-                .unwrap();
+        let transport = courier_runtime::transport::connect(
+            &format!("{scheme}://{}/", broker::AUTHORITY),
+            Default::default(),
+        )
+        .await
+        .unwrap();
         assert!(format!("{transport:?}").starts_with("RabbitTransport"), "{transport:?}");
         transport.cleanup().await;
     }

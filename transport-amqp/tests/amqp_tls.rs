@@ -4,7 +4,11 @@
 use std::time::Duration;
 
 use courier_runtime::wire::Reply;
-use courier_runtime::{CallOptions, ListenOptions, Target, TransportConfig, TransportError};
+use courier_runtime::{
+    error::TransportError,
+    target::Target,
+    transport::{CallOptions, ListenOptions, TransportConfig},
+};
 use courier_test_support::paths::{tls_file, tls_url};
 use courier_test_support::wire::{call_request, next_request};
 use courier_test_support::{unique, within};
@@ -57,7 +61,7 @@ async fn a_wrong_ca_fails_with_a_clear_error() {
 
 #[tokio::test]
 async fn plain_amqp_to_the_tls_port_or_tls_to_the_plain_port_fails() {
-    let url: courier_runtime::TransportUrl =
+    let url: courier_runtime::url::TransportUrl =
         format!("rabbit://guest:guest@127.0.0.1:5672/?ssl=true&ssl_ca_file={}", tls_file("ca.pem").display())
             .parse()
             .unwrap();

@@ -7,7 +7,7 @@ use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 
 use courier_runtime::wire::Reply;
-use courier_runtime::{Headers, TransportError};
+use courier_runtime::{error::TransportError, transport::Headers};
 
 /// One message body in a queue, with its expiry (a call's timeout) and headers.
 #[derive(Clone, Debug)]

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use courier_runtime::{TransportConfig, TransportError};
+use courier_runtime::{error::TransportError, transport::TransportConfig};
 
 use crate::broker::{Queue, Stored, lock};
 
@@ -55,7 +55,7 @@ pub struct FaultStats {
 /// ```
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
 /// use courier_fake::{Publish, connect_with_faults};
-/// use courier_runtime::{SendOptions, Target, TransportConfig, wire::Request};
+/// use courier_runtime::{target::Target, transport::{SendOptions, TransportConfig}, wire::Request};
 ///
 /// let (transport, faults) = connect_with_faults(TransportConfig::default());
 /// faults.fail_publishes(Publish::Cast, 1);
@@ -88,7 +88,9 @@ pub(crate) struct FaultState {
 
 /// Builds an in-memory transport together with its fault handle.
 #[must_use]
-pub fn connect_with_faults(config: TransportConfig) -> (Arc<dyn courier_runtime::Transport>, Faults) {
+pub fn connect_with_faults(
+    config: TransportConfig,
+) -> (Arc<dyn courier_runtime::transport::Transport>, Faults) {
     let state = Arc::new(FaultState::default());
     let transport = crate::connect_inner(config, Some(Arc::clone(&state)));
     (transport, Faults { state })
@@ -112,7 +114,7 @@ impl Faults {
     }
 
     /// The next `count` messages this transport's listeners settle (ack or reject) are delivered
-    /// once more, flagged [`redelivered`](courier_runtime::Incoming::redelivered), as after an
+    /// once more, flagged [`redelivered`](courier_runtime::transport::Incoming::redelivered), as after an
     /// acknowledgement the broker never got.
     pub fn redeliver(&self, count: usize) {
         self.state.redeliver.fetch_add(count, Ordering::AcqRel);

@@ -16,7 +16,7 @@
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
-//! use courier_runtime::{Transport, TransportConfig};
+//! use courier_runtime::transport::{Transport, TransportConfig};
 //!
 //! let transport = courier_fake::connect(TransportConfig::default());
 //! assert!(format!("{transport:?}").contains("FakeTransport"));
@@ -40,8 +40,14 @@ use tokio::time::Instant;
 use courier_runtime::transport::Origin;
 use courier_runtime::wire::{self, Notification, Reply, Request};
 use courier_runtime::{
-    CallOptions, Delivery, Headers, Incoming, ListenOptions, Listener, NotifyOptions, PendingReply, Priority,
-    SendOptions, Target, Transport, TransportConfig, TransportError, TransportUrl,
+    error::TransportError,
+    notify::Priority,
+    target::Target,
+    transport::{
+        CallOptions, Delivery, Headers, Incoming, ListenOptions, Listener, NotifyOptions, PendingReply,
+        SendOptions, Transport, TransportConfig,
+    },
+    url::TransportUrl,
 };
 
 use broker::{Queue, Stored, broker, lock};
@@ -93,7 +99,7 @@ fn connect_inner(config: TransportConfig, faults: Option<Arc<FaultState>>) -> Ar
 
 /// Registers `fake://` with the runtime's transport registry.
 pub fn register() {
-    courier_runtime::register_transport("fake", connect_url);
+    courier_runtime::transport::register_transport("fake", connect_url);
 }
 
 fn connect_url(

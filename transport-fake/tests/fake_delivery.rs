@@ -7,8 +7,13 @@ use std::time::Duration;
 use courier_runtime::server::RpcServer;
 use courier_runtime::wire::{self, Notification};
 use courier_runtime::{
-    Context, Endpoint, EndpointInfo, Error, Invocation, ListenOptions, MethodInfo, MethodKind, NotifyOptions,
-    Priority, RpcClient, Target, Transport, TransportConfig, TransportError,
+    client::RpcClient,
+    context::Context,
+    endpoint::{Endpoint, EndpointInfo, Invocation, MethodInfo, MethodKind},
+    error::{Error, TransportError},
+    notify::Priority,
+    target::Target,
+    transport::{ListenOptions, NotifyOptions, Transport, TransportConfig},
 };
 use serde_json::{Map, Value, json};
 

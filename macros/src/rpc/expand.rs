@@ -188,8 +188,8 @@ fn helpers(p: &TokenStream, index: usize, method: &Method) -> TokenStream {
         out.extend(quote! {
             #[diagnostic::on_unimplemented(
                 message = #message,
-                label = "this type must implement `courier::RemoteException`",
-                note = "a returned error becomes the exception the caller sees: implement `courier::RemoteException` (its class, module and message) for the type",
+                label = "this type must implement `courier::rpc::RemoteException`",
+                note = "a returned error becomes the exception the caller sees: implement `courier::rpc::RemoteException` (its class, module and message) for the type",
             )]
             trait #trait_ident {
                 fn failure(&self) -> #p::Failure;

@@ -54,8 +54,8 @@ impl SentNotification {
 /// keeps the newest [`DEFAULT_TEST_NOTIFICATIONS_CAPACITY`] notifications.
 ///
 /// ```
-/// # async fn demo(transport: std::sync::Arc<dyn courier_runtime::Transport>) -> Result<(), courier_runtime::Error> {
-/// use courier_runtime::Context;
+/// # async fn demo(transport: std::sync::Arc<dyn courier_runtime::transport::Transport>) -> Result<(), courier_runtime::error::Error> {
+/// use courier_runtime::context::Context;
 /// use courier_runtime::notify::{Notifier, NotifierDriver, TestNotifications};
 ///
 /// let sent = TestNotifications::new();

@@ -3,7 +3,9 @@
 //! behind `&`, by value, and as a whole `&Context` fragment.
 #![deny(warnings)]
 
-use courier::{Context, Metadata, MethodKind, NotificationEndpoint, Priority};
+use courier::notify::NotificationEndpoint;
+use courier::rpc::MethodKind;
+use courier::{Context, Metadata, Priority};
 
 pub struct Audit;
 

@@ -49,9 +49,9 @@ impl Audit {
         event_type: std::string::String,
         payload: Event,
         metadata: notices::Metadata,
-    ) -> notices::NotificationResult {
+    ) -> notices::notify::NotificationResult {
         let _ = (ctx, publisher_id, event_type, payload.id, metadata);
-        notices::NotificationResult::Handled
+        notices::notify::NotificationResult::Handled
     }
 
     async fn warn(
@@ -76,7 +76,7 @@ impl Batch {
 }
 
 fn main() {
-    use notices::NotificationEndpoint as _;
+    use notices::notify::NotificationEndpoint as _;
     assert_eq!(Audit.endpoint_info().methods.len(), 2);
     assert!(Batch.endpoint_info().batch);
 }

@@ -2,7 +2,7 @@
 //! table row's arguments and of the typed client, in sync and async methods, by any path.
 #![deny(warnings)]
 
-use courier::Cancellation;
+use courier::rpc::Cancellation;
 
 pub struct Indexer;
 
@@ -12,7 +12,7 @@ impl Indexer {
         if cancel.is_cancelled() { 0 } else { chunks }
     }
 
-    async fn wait(&self, cancel: courier::Cancellation, ctx: &courier::Context) -> bool {
+    async fn wait(&self, cancel: courier::rpc::Cancellation, ctx: &courier::Context) -> bool {
         let _ = ctx;
         cancel.deadline().is_some()
     }

@@ -3,7 +3,8 @@
 //! behind `&`, by value, and as a whole `&Context` fragment.
 #![deny(warnings)]
 
-use courier::{Context, Endpoint};
+use courier::Context;
+use courier::rpc::Endpoint;
 
 pub struct Compute;
 

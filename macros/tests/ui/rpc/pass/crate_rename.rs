@@ -27,7 +27,7 @@ impl ByPath {
 }
 
 fn main() {
-    use renamed::Endpoint;
+    use renamed::rpc::Endpoint;
     assert_eq!(ByExternCrate.info().methods[0].name, "one");
     assert_eq!(ByPath.info().namespace, Some("n"));
     let _: fn(renamed::RpcClient) -> ByPathClient = ByPathClient::new;

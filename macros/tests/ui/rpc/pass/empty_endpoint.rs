@@ -1,7 +1,7 @@
 //! An endpoint without methods (all skipped or private) still implements `Endpoint`.
 #![deny(warnings)]
 
-use courier::Endpoint;
+use courier::rpc::Endpoint;
 
 pub struct Quiet;
 

@@ -5,7 +5,8 @@
 
 use std::borrow::Cow;
 
-use courier::{Context, Endpoint, MethodKind, RemoteException, rpc_endpoint};
+use courier::rpc::{Endpoint, MethodKind, RemoteException};
+use courier::{Context, rpc_endpoint};
 use serde::{Deserialize, Serialize};
 
 /// The endpoint.

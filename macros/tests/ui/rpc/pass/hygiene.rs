@@ -72,7 +72,7 @@ mod shadowing_items {
     }
 
     pub fn check() {
-        assert_eq!(<Compute as ::courier::Endpoint>::info(&Compute).methods.len(), 3);
+        assert_eq!(<Compute as ::courier::rpc::Endpoint>::info(&Compute).methods.len(), 3);
     }
 }
 
@@ -101,7 +101,7 @@ mod shadowing_params {
     }
 
     pub fn check() {
-        use courier::Endpoint;
+        use courier::rpc::Endpoint;
         let compute = Compute;
         assert_eq!(Endpoint::info(&compute).methods.len(), 4);
         assert_eq!(compute.info(), 1);
