@@ -117,3 +117,40 @@ async fn an_async_flood_does_not_push_sync_work_past_its_bound() {
     assert_eq!(sync_gauge.finished(), SYNC_CALLS);
     server.wait().await;
 }
+
+struct Careless;
+
+#[rpc_endpoint]
+impl Careless {
+    /// Blocks its runtime thread: what the watchdog is for.
+    async fn hog(&self) {
+        std::thread::sleep(std::time::Duration::from_millis(60));
+    }
+
+    /// Waits without blocking.
+    async fn nap(&self) {
+        tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+    }
+}
+
+/// The blocking watchdog (on by default in debug builds, at 10 ms) names an async method that
+/// blocks its thread, with the poll's length; one that awaits is not named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_blocking_watchdog_names_an_async_method_that_blocks() {
+    let logs = courier_test_support::logs::capture_process("courier_runtime=warn");
+    let topic = unique("watchdog");
+    let transport = courier::fake::connect(courier::transport::TransportConfig::default());
+    let server = RpcServer::builder(transport.clone(), Target::new(&topic).with_server("s1"))
+        .endpoint(Careless)
+        .with_executor(ExecutorConfig::default())
+        .build()
+        .unwrap();
+    server.start().await.unwrap();
+    let client = RpcClient::new(transport, Target::new(&topic)).with_timeout(PATIENCE);
+    client.call(&Context::new(), "nap", serde_json::Map::new()).await.unwrap();
+    assert!(!logs.contains("blocked its runtime thread"), "{}", logs.text());
+    client.call(&Context::new(), "hog", serde_json::Map::new()).await.unwrap();
+    assert!(logs.contains("the async method hog blocked its runtime thread for"), "{}", logs.text());
+    assert!(logs.contains("make blocking work a sync `fn`"), "{}", logs.text());
+    server.wait().await;
+}

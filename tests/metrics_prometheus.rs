@@ -306,3 +306,36 @@ async fn a_hooks_refusal_counts_as_a_rejection_not_a_run() {
     assert_eq!(at("courier_messages_failed_total", &[("method", "order")]), None, "it never ran");
     assert_eq!(at("courier_messages_completed_total", &[("method", "price")]), Some(1.0));
 }
+
+struct Hog;
+
+#[rpc_endpoint]
+impl Hog {
+    async fn hog(&self) {
+        // Blocks the runtime thread past the blocking watchdog's threshold.
+        std::thread::sleep(Duration::from_millis(40));
+    }
+}
+
+#[tokio::test]
+async fn the_blocking_watchdog_counts_polls_that_blocked() {
+    let handle = exporter();
+    let topic = unique("metrics-watchdog");
+    let transport = courier::connect("fake://").await.unwrap();
+    let watchdog =
+        courier::executor::ExecutorConfig::default().with_blocking_watchdog(Some(Duration::from_millis(10)));
+    let server = RpcServer::builder(transport.clone(), Target::new(&topic).with_server("h1"))
+        .endpoint(Hog)
+        .with_executor(watchdog)
+        .build()
+        .unwrap();
+    server.start().await.unwrap();
+    let client = RpcClient::new(transport, Target::new(&topic));
+    for _ in 0..2 {
+        within("a hog", client.call(&Context::new(), "hog", serde_json::Map::new())).await.unwrap();
+    }
+    let consumer = format!("{topic}.h1");
+    let labels = [("consumer", consumer.as_str()), ("method", "hog")];
+    assert_eq!(value(&handle.render(), courier::metrics::BLOCKING_POLLS, &labels), Some(2.0));
+    server.wait().await;
+}

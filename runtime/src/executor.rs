@@ -7,8 +7,10 @@
 //! so a full sync pool never holds up async messages until the sync waiting queue is full too,
 //! and nothing queues without bound.
 
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::FutureExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -56,7 +58,15 @@ pub struct ExecutorConfig {
     pub sync_queue: usize,
     /// Admitted async messages waiting for a slot.
     pub async_queue: usize,
+    /// The blocking watchdog: an async method whose one poll takes longer than this (it
+    /// blocked its runtime thread, stalling every other task there) is named in a warning
+    /// and counted (`courier_blocking_polls_total`). Default [`DEFAULT_BLOCKING_WATCHDOG`] in
+    /// debug builds, off in release builds (it reads the clock twice per poll).
+    pub blocking_watchdog: Option<Duration>,
 }
+
+/// The blocking watchdog's threshold in debug builds: a poll of 10 ms is a thread blocked.
+pub const DEFAULT_BLOCKING_WATCHDOG: Duration = Duration::from_millis(10);
 
 impl Default for ExecutorConfig {
     fn default() -> Self {
@@ -66,6 +76,7 @@ impl Default for ExecutorConfig {
             async_pool: DEFAULT_POOL_SIZE,
             sync_queue: DEFAULT_QUEUE_SIZE,
             async_queue: DEFAULT_QUEUE_SIZE,
+            blocking_watchdog: cfg!(debug_assertions).then_some(DEFAULT_BLOCKING_WATCHDOG),
         }
     }
 }
@@ -75,6 +86,22 @@ impl ExecutorConfig {
     #[must_use]
     pub fn blocking() -> Self {
         Self { mode: ExecutorMode::Blocking, ..Self::default() }
+    }
+
+    /// Sets the blocking watchdog's threshold (`None`: off); see
+    /// [`blocking_watchdog`](Self::blocking_watchdog).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use courier_runtime::executor::ExecutorConfig;
+    ///
+    /// let config = ExecutorConfig::default().with_blocking_watchdog(Some(Duration::from_millis(50)));
+    /// assert_eq!(config.blocking_watchdog, Some(Duration::from_millis(50)));
+    /// ```
+    #[must_use]
+    pub fn with_blocking_watchdog(mut self, threshold: Option<Duration>) -> Self {
+        self.blocking_watchdog = threshold;
+        self
     }
 
     /// Sets the sync pool size (at least 1).
@@ -146,6 +173,8 @@ pub(crate) struct Executor {
     mode: ExecutorMode,
     /// The `consumer` label of the waiting / in-flight gauges; none: not recorded.
     consumer: Option<Arc<str>>,
+    /// See [`ExecutorConfig::blocking_watchdog`].
+    watchdog: Option<Duration>,
 }
 
 impl Executor {
@@ -158,6 +187,7 @@ impl Executor {
                 async_: Pool::new(config.async_pool, config.async_queue),
                 mode: config.mode,
                 consumer: None,
+                watchdog: config.blocking_watchdog,
             },
             ExecutorMode::Blocking => {
                 let one = Pool::new(1, 0);
@@ -166,7 +196,13 @@ impl Executor {
                     running: Arc::clone(&one.running),
                     capacity: one.capacity,
                 };
-                Self { sync: one, async_: shared, mode: config.mode, consumer: None }
+                Self {
+                    sync: one,
+                    async_: shared,
+                    mode: config.mode,
+                    consumer: None,
+                    watchdog: config.blocking_watchdog,
+                }
             }
         }
     }
@@ -192,7 +228,8 @@ impl Executor {
         let permit =
             Arc::clone(&pool.admitted).acquire_owned().await.expect("executor semaphores are never closed");
         let occupancy = Occupancy::waiting(self.consumer.as_ref(), kind.as_str());
-        Admission { _admitted: permit, running: Arc::clone(&pool.running), kind, occupancy }
+        let watchdog = self.watchdog.map(|threshold| Watchdog { threshold, consumer: self.consumer.clone() });
+        Admission { _admitted: permit, running: Arc::clone(&pool.running), kind, occupancy, watchdog }
     }
 
     /// Messages admitted and not finished, per kind: `(sync, async)`.
@@ -240,6 +277,14 @@ pub(crate) struct Admission {
     running: Arc<Semaphore>,
     kind: MethodKind,
     occupancy: Occupancy,
+    watchdog: Option<Watchdog>,
+}
+
+/// What the blocking watchdog needs: its threshold and the metrics' `consumer` label.
+#[derive(Debug, Clone)]
+struct Watchdog {
+    threshold: Duration,
+    consumer: Option<Arc<str>>,
 }
 
 impl Admission {
@@ -293,9 +338,48 @@ impl Admission {
                 Err(error) => Err(Panicked { message: format!("cancelled: {error}") }),
             },
             Invocation::Async(future) => {
-                AssertUnwindSafe(future).catch_unwind().await.map_err(|panic| Panicked::caught(name, panic))
+                let caught = match &self.watchdog {
+                    None => AssertUnwindSafe(future).catch_unwind().await,
+                    Some(watchdog) => {
+                        AssertUnwindSafe(Watched { future, watchdog, name }).catch_unwind().await
+                    }
+                };
+                caught.map_err(|panic| Panicked::caught(name, panic))
             }
         }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// An async method's future, each poll timed against the watchdog's threshold.
+    struct Watched<'a, F> {
+        #[pin]
+        future: F,
+        watchdog: &'a Watchdog,
+        name: &'a str,
+    }
+}
+
+impl<F: Future> Future for Watched<'_, F> {
+    type Output = F::Output;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<F::Output> {
+        let this = self.project();
+        // The real clock: a blocked thread blocks in real time, paused tokio clock or not.
+        let started = std::time::Instant::now();
+        let polled = this.future.poll(cx);
+        let took = started.elapsed();
+        if took > this.watchdog.threshold {
+            tracing::warn!(
+                method = %this.name,
+                poll_ms = took.as_secs_f64() * 1000.0,
+                "the async method {} blocked its runtime thread for {took:?} in one poll, stalling \
+                 the other tasks there; make blocking work a sync `fn` (it runs on the blocking pool)",
+                this.name
+            );
+            crate::metrics::blocking_poll(this.watchdog.consumer.as_deref(), this.name);
+        }
+        polled
     }
 }
 

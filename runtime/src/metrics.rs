@@ -35,6 +35,7 @@
 //! | `courier_messages_waiting` | gauge | `consumer`, `kind` | admitted, waiting for a pool slot |
 //! | `courier_message_handling_seconds` | histogram | `consumer`, `method` | how long the method ran (from its admission) |
 //! | `courier_reply_failures_total` | counter | `consumer` | replies the transport could not publish |
+//! | `courier_blocking_polls_total` | counter | `consumer`, `method` | polls of an async method longer than the blocking watchdog's threshold |
 //!
 //! # RPC clients and notifiers
 //!
@@ -49,6 +50,9 @@
 //!
 //! A test can check the names: they are the constants below.
 
+/// Counter: polls of an async method that blocked its thread past the watchdog's threshold,
+/// per `consumer`, `method`.
+pub const BLOCKING_POLLS: &str = "courier_blocking_polls_total";
 /// Counter: messages taken off the queue, per `consumer`.
 pub const MESSAGES_RECEIVED: &str = "courier_messages_received_total";
 /// Counter: messages admitted to the executor, per `consumer`, `method`, `kind`.
@@ -139,6 +143,12 @@ macro_rules! record {
 #[inline]
 pub(crate) fn received(consumer: &str) {
     record!(counter, MESSAGES_RECEIVED, ["consumer" => consumer], increment(1));
+}
+
+/// An async method blocked its thread in one poll (the blocking watchdog).
+pub(crate) fn blocking_poll(consumer: Option<&str>, method: &str) {
+    let consumer = consumer.unwrap_or_default();
+    record!(counter, BLOCKING_POLLS, ["consumer" => consumer, "method" => method], increment(1));
 }
 
 /// A message was admitted to the executor.
