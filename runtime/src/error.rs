@@ -221,9 +221,16 @@ pub enum TransportError {
         routing_key: String,
     },
 
-    /// The broker refused an operation (e.g. a declaration with different arguments).
-    #[error("the broker refused the operation: {0}")]
-    Refused(String),
+    /// The broker refused an operation (e.g. a declaration with different arguments, a
+    /// nacked publish).
+    #[error("the broker refused the operation: {reason}")]
+    Refused {
+        /// What was refused, for a person.
+        reason: String,
+        /// The broker client's error (with the broker's reply code), if any.
+        #[source]
+        source: Option<BoxError>,
+    },
 
     /// The target cannot be used for this operation (e.g. no topic to send to, no server name
     /// for an RPC server's queue, a call with fanout); found before anything reached the broker.
@@ -251,6 +258,11 @@ pub enum TransportError {
 }
 
 impl TransportError {
+    /// A [`TransportError::Refused`] with the broker client's error as its source.
+    pub fn refused(reason: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        Self::Refused { reason: reason.into(), source: Some(source.into()) }
+    }
+
     /// A [`TransportError::Connection`] with a source.
     pub fn connection(reason: impl Into<String>, source: impl Into<BoxError>) -> Self {
         Self::Connection { reason: reason.into(), source: Some(source.into()) }

@@ -148,7 +148,9 @@ pub(crate) async fn open(
         Err(error) => {
             let _ = connection.close(200, "setup failed".into()).await;
             Err(if error.is_amqp_soft_error() {
-                TransportError::Refused(format!("declaring the listener's queues failed: {error}"))
+                // The reply text stays in the message (what a person reads); the lapin error,
+                // with its reply code, is the source.
+                TransportError::refused(format!("declaring the listener's queues failed: {error}"), error)
             } else {
                 connection_error("cannot set up the listener", error)
             })

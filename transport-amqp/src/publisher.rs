@@ -249,7 +249,7 @@ async fn open_channel(connection: &Connection) -> lapin::Result<Channel> {
 
 fn classify(error: lapin::Error) -> Failure {
     if error.is_amqp_soft_error() {
-        Failure::Final(TransportError::Refused(error.to_string()))
+        Failure::Final(TransportError::refused(error.to_string(), error))
     } else {
         Failure::Broken(error)
     }
@@ -319,10 +319,13 @@ async fn attempt_publish(
                 routing_key: message.routing_key.clone(),
             }))
         }
-        Confirmation::Nack(None) => Err(Failure::Final(TransportError::Refused(format!(
-            "the broker did not accept (nacked) the message to exchange `{}` with routing key `{}`",
-            message.exchange_name, message.routing_key
-        )))),
+        Confirmation::Nack(None) => Err(Failure::Final(TransportError::Refused {
+            reason: format!(
+                "the broker did not accept (nacked) the message to exchange `{}` with routing key `{}`",
+                message.exchange_name, message.routing_key
+            ),
+            source: None,
+        })),
         Confirmation::Ack(None) | Confirmation::NotRequested => Ok(()),
     }
 }

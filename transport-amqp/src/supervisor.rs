@@ -387,10 +387,16 @@ mod tests {
         let mut tries = 0;
         let result: Result<(), _> = retrying(&mut backoff, &mut NoStop, || {
             tries += 1;
-            std::future::ready(Err(Failed::Retry(TransportError::Refused(format!("try {tries}")))))
+            std::future::ready(Err(Failed::Retry(TransportError::Refused {
+                reason: format!("try {tries}"),
+                source: None,
+            })))
         })
         .await;
-        assert!(matches!(&result, Err(TransportError::Refused(why)) if why == "try 4"), "{result:?}");
+        assert!(
+            matches!(&result, Err(TransportError::Refused { reason, .. }) if reason == "try 4"),
+            "{result:?}"
+        );
         let final_error: Result<(), _> = retrying(&mut backoff, &mut NoStop, || {
             std::future::ready(Err(Failed::Final(TransportError::Closed)))
         })
@@ -411,7 +417,11 @@ mod tests {
 
         async fn connect(&mut self) -> Result<usize, TransportError> {
             let n = self.connects.fetch_add(1, Ordering::SeqCst);
-            if n < self.failures { Err(TransportError::Refused("broker down".into())) } else { Ok(n) }
+            if n < self.failures {
+                Err(TransportError::Refused { reason: "broker down".into(), source: None })
+            } else {
+                Ok(n)
+            }
         }
 
         async fn serve(&mut self, n: usize, closing: &mut watch::Receiver<bool>, _: &mut NoStop) -> Served {

@@ -591,3 +591,29 @@ async fn replies_beyond_the_reply_prefetch_all_arrive() {
     listener.close().await;
     transport.cleanup().await;
 }
+
+/// A queue the broker cannot declare as asked (it exists with other properties: oslo's
+/// PRECONDITION_FAILED) fails the listen as `Refused`, the broker's reply text in the message
+/// and lapin's error, with its reply code, as the source.
+#[tokio::test]
+async fn a_refused_declaration_keeps_the_brokers_error_as_its_source() {
+    let (transport, _) = broker::transport_with("").await;
+    let topic = unique("refused");
+    let raw = Raw::connect().await;
+    // courier declares topic queues non-durable; a durable one of that name is a conflict.
+    let durable = QueueDeclareOptions { durable: true, ..QueueDeclareOptions::default() };
+    raw.channel.queue_declare(topic.as_str().into(), durable, FieldTable::default()).await.unwrap();
+    let error = transport.listen(&Target::new(&topic).with_server("s1"), &ListenOptions::default()).await;
+    let error = error.err().expect("the declaration is refused");
+    match &error {
+        TransportError::Refused { reason, source: Some(source) } => {
+            assert!(reason.contains("PRECONDITION_FAILED"), "{reason}");
+            let lapin_error = source.downcast_ref::<lapin::Error>().expect("lapin's error");
+            assert!(lapin_error.is_amqp_soft_error(), "{lapin_error:?}");
+        }
+        other => panic!("expected Refused with a source, got {other:?}"),
+    }
+    let deleted = raw.channel.queue_delete(topic.as_str().into(), Default::default()).await;
+    deleted.unwrap();
+    raw.close().await;
+}
