@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use courier::{Context, RpcClient, RpcServer, Target, rpc_endpoint};
 use courier_test_support::gauge::{Gate, Gauge};
-use courier_test_support::{PATIENCE, unique};
+use courier_test_support::{PATIENCE, unique, within};
 
 struct Slow {
     gate: Arc<Gate>,
@@ -27,12 +27,20 @@ impl Slow {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn in_flight_calls_finish_and_nothing_new_starts_after_stop() {
+/// A transport on `exchange`: one per process of the test.
+async fn connect(url: &str, exchange: &str) -> Arc<dyn courier::Transport> {
+    let config = courier::transport::TransportConfig::default().with_control_exchange(exchange);
+    courier::connect_with(url, config).await.unwrap()
+}
+
+/// 100 calls in flight (80 async: 64 running and 16 admitted waiting for a slot; 20 sync) when
+/// the server stops: 100 replies, and nothing new starts.
+async fn in_flight_calls_finish_and_nothing_new_starts_after_stop(url: &'static str) {
     let topic = unique("graceful");
+    let exchange = unique("graceful");
     // Server and client on transports of their own, as in two processes.
-    let transport = courier::connect("fake://").await.unwrap();
-    let server_transport = courier::connect("fake://").await.unwrap();
+    let transport = connect(url, &exchange).await;
+    let server_transport = connect(url, &exchange).await;
     let (gate, gauge) = (Gate::new(), Gauge::new());
     let server = RpcServer::builder(server_transport.clone(), Target::new(&topic).with_server("s1"))
         .endpoint(Slow { gate: gate.clone(), gauge: gauge.clone() })
@@ -42,17 +50,24 @@ async fn in_flight_calls_finish_and_nothing_new_starts_after_stop() {
     let client = SlowClient::new(RpcClient::new(transport, Target::new(&topic)).with_timeout(PATIENCE));
     let ctx = Context::new();
 
-    const IN_FLIGHT: u32 = 50;
+    const IN_FLIGHT: u32 = 100;
     let calls: Vec<_> = (0..IN_FLIGHT)
         .map(|n| {
             let (client, ctx) = (client.clone(), ctx.clone());
-            // 40 async and 10 sync calls, all within the default bounds.
+            // 80 async and 20 sync calls: within the default bounds, slots plus waiting queues.
             tokio::spawn(async move {
                 if n % 5 == 0 { client.sync_work(&ctx, n).await } else { client.work(&ctx, n).await }
             })
         })
         .collect();
-    gauge.wait_until("all calls are in flight", |g| g.running() == IN_FLIGHT as usize).await;
+    within("all calls in flight", async {
+        while server.in_flight() != (20, 80) {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    // 64 async and 20 sync run; 16 async wait for a slot.
+    gauge.wait_until("every slot is taken", |g| g.running() == 84).await;
 
     server.stop().await;
     client.cast_work(&ctx, 1000).await.unwrap();
@@ -68,15 +83,16 @@ async fn in_flight_calls_finish_and_nothing_new_starts_after_stop() {
 
     // Restarted (on a transport of its own again), the server takes the cast that waited in the
     // broker.
-    let server =
-        RpcServer::builder(courier::connect("fake://").await.unwrap(), Target::new(&topic).with_server("s1"))
-            .endpoint(Slow { gate: gate.clone(), gauge: gauge.clone() })
-            .build()
-            .unwrap();
+    let server = RpcServer::builder(connect(url, &exchange).await, Target::new(&topic).with_server("s1"))
+        .endpoint(Slow { gate: gate.clone(), gauge: gauge.clone() })
+        .build()
+        .unwrap();
     server.start().await.unwrap();
     gauge.wait_until("the waiting cast ran", |g| g.finished() == IN_FLIGHT as usize + 1).await;
     server.wait().await;
 }
+
+courier_test_support::on_every_transport!(in_flight_calls_finish_and_nothing_new_starts_after_stop);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drain_timeout_reports_abandoned_work() {
