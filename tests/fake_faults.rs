@@ -12,7 +12,9 @@ use courier::{
     Context, Error, Metadata, NotificationListener, Notifier, RpcClient, RpcServer, Target,
     error::TransportError,
     executor::ExecutorConfig,
-    notification_endpoint, rpc_endpoint,
+    notification_endpoint,
+    rpc::RpcServerBuilder,
+    rpc_endpoint,
     transport::{CallOptions, TransportConfig},
 };
 use courier_test_support::gauge::{Gate, Gauge};
@@ -66,17 +68,21 @@ struct Env {
 
 /// A server on a faulty transport (on an exchange of its own) and a client on a healthy one.
 async fn env(executor: ExecutorConfig) -> Env {
+    env_with(|server| server.with_executor(executor)).await
+}
+
+/// As [`env`], the server built as `configure` says.
+async fn env_with(configure: impl FnOnce(RpcServerBuilder) -> RpcServerBuilder) -> Env {
     let exchange = unique("faults");
     let config = TransportConfig::default().with_control_exchange(&exchange);
     let (transport, faults) = connect_with_faults(config.clone());
     let topic = unique("faults-topic");
     let (gauge, gate, order) = (Gauge::new(), Gate::new(), Arc::default());
     let service = Service { gauge: gauge.clone(), gate: gate.clone(), order: Arc::clone(&order) };
-    let server = RpcServer::builder(transport, Target::new(&topic).with_server("s1"))
-        .endpoint(service)
-        .with_executor(executor)
-        .build()
-        .unwrap();
+    let server =
+        configure(RpcServer::builder(transport, Target::new(&topic).with_server("s1")).endpoint(service))
+            .build()
+            .unwrap();
     server.start().await.unwrap();
     let client = RpcClient::new(courier::fake::connect(config), Target::new(&topic)).with_timeout(TIMEOUT);
     Env { faults, server, client, gauge, gate, order, exchange, topic }
@@ -229,24 +235,12 @@ async fn a_call_redelivered_after_its_ack_is_answered_from_the_reply_cache() {
 /// second reply finds no waiting caller.
 #[tokio::test(start_paused = true)]
 async fn without_a_reply_cache_a_redelivered_call_runs_again() {
-    let exchange = unique("faults");
-    let config = TransportConfig::default().with_control_exchange(&exchange);
-    let (transport, faults) = connect_with_faults(config.clone());
-    let topic = unique("faults-topic");
-    let (gauge, gate, order) = (Gauge::new(), Gate::new(), Arc::new(Mutex::new(Vec::new())));
-    let service = Service { gauge: gauge.clone(), gate, order: Arc::clone(&order) };
-    let server = RpcServer::builder(transport, Target::new(&topic).with_server("s1"))
-        .endpoint(service)
-        .with_reply_cache(0, Duration::from_secs(60))
-        .build()
-        .unwrap();
-    server.start().await.unwrap();
-    let client = RpcClient::new(courier::fake::connect(config), Target::new(&topic)).with_timeout(TIMEOUT);
-    faults.redeliver(1);
-    assert_eq!(echo(&client, 7).await.unwrap(), 7);
-    gauge.wait_until("the redelivered call ran", |g| g.finished() == 2).await;
-    assert_eq!(*order.lock().unwrap(), vec![7, 7]);
-    server.wait().await;
+    let env = env_with(|server| server.with_reply_cache(0, Duration::from_secs(60))).await;
+    env.faults.redeliver(1);
+    assert_eq!(echo(&env.client, 7).await.unwrap(), 7);
+    env.gauge.wait_until("the redelivered call ran", |g| g.finished() == 2).await;
+    assert_eq!(*env.order.lock().unwrap(), vec![7, 7]);
+    env.server.wait().await;
 }
 
 #[tokio::test(start_paused = true)]
