@@ -10,7 +10,7 @@ use futures::future::BoxFuture;
 use tokio::sync::mpsc;
 
 use crate::error::TransportError;
-use crate::notify::Priority;
+use crate::priority::Priority;
 use crate::target::Target;
 use crate::url::TransportUrl;
 use crate::wire::{Message, Notification, Reply, Request, WireError};
@@ -350,7 +350,7 @@ impl Incoming {
 /// at any depth) masked as `***`, so logging a received message never leaks credentials.
 impl fmt::Debug for Incoming {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let message = self.message.as_ref().map(crate::notify::mask_secrets);
+        let message = self.message.as_ref().map(crate::secrets::mask_secrets);
         f.debug_struct("Incoming")
             .field("message", &message)
             .field("redelivered", &self.redelivered)
