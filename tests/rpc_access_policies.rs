@@ -50,6 +50,7 @@ impl Endpoint for Dynamic {
                 args: &[],
                 exposed: false,
                 idempotent: false,
+                drop_at_deadline: false,
             },
             MethodInfo {
                 name: "_exposed_private",
@@ -57,6 +58,7 @@ impl Endpoint for Dynamic {
                 args: &[],
                 exposed: true,
                 idempotent: false,
+                drop_at_deadline: false,
             },
         ];
         static INFO: EndpointInfo =

@@ -46,6 +46,13 @@ impl Service {
         (done, cancel.is_cancelled())
     }
 
+    /// Never ends on its own; dropped at its caller's deadline.
+    #[rpc(drop_at_deadline)]
+    async fn endless(&self) {
+        let _running = self.gauge.enter();
+        std::future::pending::<()>().await;
+    }
+
     /// Waits for its cancellation (read without a parameter).
     async fn until_cancelled(&self) -> bool {
         let _running = self.gauge.enter();
@@ -156,4 +163,20 @@ async fn stopping_the_server_cancels_running_methods() {
     let report = within("the drain", env.server.wait()).await;
     assert_eq!(report.abandoned, 0);
     assert_eq!(within("the reply", running).await.unwrap().unwrap(), json!(true), "it had a deadline");
+}
+
+/// An async method marked `drop_at_deadline` is dropped when its caller gives up: its future
+/// ends (the gauge's guard drops), no reply is sent, and the slot is free for the next call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_method_marked_drop_at_deadline_is_dropped_when_its_caller_gives_up() {
+    let logs = capture_process("courier_runtime=warn");
+    let env = fake_env().await;
+    let impatient = env.client.clone().with_timeout(Duration::from_millis(200));
+    let error = call(&impatient, "endless", json!({})).await.unwrap_err();
+    assert!(matches!(error, Error::Timeout { .. }), "{error}");
+    env.gauge.wait_until("the method's future is dropped", |g| g.finished() == 1).await;
+    assert!(logs.contains("dropped a running method at its caller's deadline"), "{}", logs.text());
+    // The only async slot is free again.
+    call(&env.client, "quick", json!({})).await.unwrap();
+    assert_eq!(within("the drain", env.server.wait()).await.abandoned, 0);
 }

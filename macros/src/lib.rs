@@ -100,7 +100,9 @@ use proc_macro::TokenStream;
 /// methods; attributes combine: `#[rpc(expose, name = "get_console")]`. Mark it
 /// `#[rpc(idempotent)]` (`MethodInfo::idempotent`) when running it twice is harmless: a call the
 /// broker redelivers then runs again, where otherwise the server answers it from its reply
-/// cache (`RpcServerBuilder::with_reply_cache`).
+/// cache (`RpcServerBuilder::with_reply_cache`). Mark an `async fn` `#[rpc(drop_at_deadline)]`
+/// to have its future dropped, unanswered, when its caller's deadline passes; every method can
+/// also take a `Cancellation` parameter (not a wire argument) and stop early itself.
 ///
 /// - **Kind.** `fn` runs on the blocking pool (`spawn_blocking`), `async fn` as a tokio task:
 ///   the `MethodKind` of its table row. Port a service to async one method at a time.

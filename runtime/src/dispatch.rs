@@ -24,7 +24,7 @@ pub(crate) const PING_METHOD: &str = "oslo_rpc_server_ping";
 /// ```
 /// use courier_runtime::{endpoint::{MethodInfo, MethodKind}, server::AccessPolicy};
 ///
-/// let row = |name, exposed| MethodInfo { name, kind: MethodKind::Async, args: &[], exposed, idempotent: false };
+/// let row = |name, exposed| MethodInfo { name, kind: MethodKind::Async, args: &[], exposed, idempotent: false, drop_at_deadline: false };
 /// assert!(AccessPolicy::Default.allows(&row("resize", false)));
 /// assert!(!AccessPolicy::Default.allows(&row("_cleanup", false)));
 /// assert!(AccessPolicy::Legacy.allows(&row("_cleanup", false)));
@@ -172,6 +172,7 @@ impl Endpoint for PingEndpoint {
             args: &[],
             exposed: false,
             idempotent: false,
+            drop_at_deadline: false,
         }];
         static INFO: EndpointInfo =
             EndpointInfo { type_name: "PingEndpoint", namespace: None, version: None, methods: METHODS };
@@ -205,8 +206,16 @@ mod tests {
             args: &["payload"],
             exposed: false,
             idempotent: false,
+            drop_at_deadline: false,
         },
-        MethodInfo { name: "_private", kind: MethodKind::Sync, args: &[], exposed: true, idempotent: false },
+        MethodInfo {
+            name: "_private",
+            kind: MethodKind::Sync,
+            args: &[],
+            exposed: true,
+            idempotent: false,
+            drop_at_deadline: false,
+        },
     ];
     static PLAIN: EndpointInfo =
         EndpointInfo { type_name: "Plain", namespace: None, version: None, methods: ROWS };

@@ -49,6 +49,10 @@ pub struct MethodInfo {
     /// answered from the server's reply cache (see
     /// [`RpcServerBuilder::with_reply_cache`](crate::server::RpcServerBuilder::with_reply_cache)).
     pub idempotent: bool,
+    /// Marked `#[rpc(drop_at_deadline)]` (async methods): its future is dropped, unanswered,
+    /// when its caller's deadline passes; otherwise it runs to its end and reads its
+    /// [`Cancellation`](crate::cancellation::Cancellation) if it wants to stop early.
+    pub drop_at_deadline: bool,
 }
 
 /// The static description of an endpoint: what `#[rpc_endpoint(namespace, version)]` says.
@@ -124,7 +128,7 @@ impl<T> std::fmt::Debug for Invocation<T> {
 /// impl Endpoint for Pinger {
 ///     fn info(&self) -> &'static EndpointInfo {
 ///         const METHODS: &[MethodInfo] =
-///             &[MethodInfo { name: "ping", kind: MethodKind::Async, args: &[], exposed: false, idempotent: false }];
+///             &[MethodInfo { name: "ping", kind: MethodKind::Async, args: &[], exposed: false, idempotent: false, drop_at_deadline: false }];
 ///         static INFO: EndpointInfo =
 ///             EndpointInfo { type_name: "Pinger", namespace: None, version: None, methods: METHODS };
 ///         &INFO

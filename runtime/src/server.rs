@@ -403,13 +403,26 @@ impl Handler for RpcHandler {
                     // A call still waiting for its slot at its deadline is not run: its
                     // caller gave up.
                     let call_deadline = deadline.filter(|_| reply_to.is_some());
-                    let Some(ran) = admission.run_before(invocation, &request.method, call_deadline).await
-                    else {
+                    let run = admission.run_before(invocation, &request.method, call_deadline);
+                    // An async method marked `drop_at_deadline` is dropped there, unanswered.
+                    let ran = match call_deadline.filter(|_| route.method.drop_at_deadline) {
+                        Some(at) => match tokio::time::timeout_at(at, run).await {
+                            Ok(ran) => ran,
+                            Err(_) => {
+                                tracing::warn!(
+                                    msg_id = request.msg_id.as_deref().unwrap_or_default(),
+                                    method = %request.method,
+                                    "dropped a running method at its caller's deadline (drop_at_deadline)"
+                                );
+                                unanswered(&core.consumer, label, heartbeats);
+                                return;
+                            }
+                        },
+                        None => run.await,
+                    };
+                    let Some(ran) = ran else {
                         log_expired(request.msg_id.as_deref(), &request.method);
-                        metrics::rejected(&core.consumer, label, Rejection::Expired);
-                        if let Some(heartbeats) = heartbeats {
-                            heartbeats.abort();
-                        }
+                        unanswered(&core.consumer, label, heartbeats);
                         return;
                     };
                     let (result, outcome) = match ran {
@@ -457,6 +470,14 @@ impl Handler for RpcHandler {
         }
         // Released only now, so `wait()` also waits for the reply to go out.
         drop(admission);
+    }
+}
+
+/// Counts a call its caller gave up on, and stops its heartbeats: it gets no reply.
+fn unanswered(consumer: &str, method: &str, heartbeats: Option<JoinHandle<()>>) {
+    metrics::rejected(consumer, method, Rejection::Expired);
+    if let Some(heartbeats) = heartbeats {
+        heartbeats.abort();
     }
 }
 

@@ -28,6 +28,7 @@ impl Endpoint for Named {
             args: &[],
             exposed: false,
             idempotent: false,
+            drop_at_deadline: false,
         }];
         static INFO: EndpointInfo =
             EndpointInfo { type_name: "Named", namespace: None, version: None, methods: METHODS };

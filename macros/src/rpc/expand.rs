@@ -76,7 +76,7 @@ fn endpoint(endpoint: &Endpoint) -> TokenStream {
     })
 }
 
-/// `MethodInfo { name, kind, args, exposed, idempotent }`.
+/// `MethodInfo { name, kind, args, exposed, idempotent, drop_at_deadline }`.
 fn table_row(p: &TokenStream, method: &Method) -> TokenStream {
     let name = &method.wire_name;
     let kind = match method.sig.kind {
@@ -84,13 +84,15 @@ fn table_row(p: &TokenStream, method: &Method) -> TokenStream {
         Kind::Async => quote!(#p::MethodKind::Async),
     };
     let args = wire_args(method).map(|arg| arg.wire_name());
-    let (exposed, idempotent) = (method.exposed, method.idempotent);
+    let (exposed, idempotent, drop_at_deadline) =
+        (method.exposed, method.idempotent, method.drop_at_deadline);
     quote!(#p::MethodInfo {
         name: #name,
         kind: #kind,
         args: &[#(#args),*],
         exposed: #exposed,
         idempotent: #idempotent,
+        drop_at_deadline: #drop_at_deadline,
     })
 }
 

@@ -50,6 +50,8 @@ pub struct Method {
     pub exposed: bool,
     /// `#[rpc(idempotent)]`: a redelivered call runs again rather than from the reply cache.
     pub idempotent: bool,
+    /// `#[rpc(drop_at_deadline)]`: the (async) method's future is dropped at its caller's deadline.
+    pub drop_at_deadline: bool,
     /// How it runs, takes `self`, its generics and `unsafe`.
     pub sig: MethodSig,
     /// Its parameters after the receiver.
@@ -151,8 +153,20 @@ impl Lower for Endpoint {
                 // oslo's access policy: private names are never callable.
                 continue;
             }
-            let flags =
-                MethodFlags { exposed: attrs.expose.is_some(), idempotent: attrs.idempotent.is_some() };
+            if let Some(span) = attrs.drop_at_deadline
+                && f.sig.asyncness.is_none()
+            {
+                errors.at(
+                    span,
+                    "`drop_at_deadline` applies to `async fn`s (a blocking thread cannot be \
+                     stopped); a sync method reads its `Cancellation` and returns early instead",
+                );
+            }
+            let flags = MethodFlags {
+                exposed: attrs.expose.is_some(),
+                idempotent: attrs.idempotent.is_some(),
+                drop_at_deadline: attrs.drop_at_deadline.is_some(),
+            };
             methods.push(Method::from_ast(f, wire_name, attrs.name, flags));
         }
         Self { block, namespace: args.namespace, version: args.version, client, methods }
@@ -167,6 +181,7 @@ impl Lower for Endpoint {
 struct MethodFlags {
     exposed: bool,
     idempotent: bool,
+    drop_at_deadline: bool,
 }
 
 impl Method {
@@ -186,6 +201,7 @@ impl Method {
             rename,
             exposed: flags.exposed,
             idempotent: flags.idempotent,
+            drop_at_deadline: flags.drop_at_deadline,
             sig: MethodSig::of(signature),
             args,
             ret: Return::from_ast(&signature.output),

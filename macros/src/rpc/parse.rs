@@ -55,14 +55,15 @@ pub struct MethodAttrs {
     pub expose: Option<Span>,
     /// `#[rpc(idempotent)]`: a redelivered call may run again (no reply cache).
     pub idempotent: Option<Span>,
+    /// `#[rpc(drop_at_deadline)]`: an async method's future is dropped at its caller's deadline.
+    pub drop_at_deadline: Option<Span>,
 }
 
 impl MethodAttrs {
     /// Reads (and records the errors of) every `#[rpc(...)]` among `attrs`.
     pub fn parse(attrs: &[Attribute], errors: &Ctxt) -> Self {
         let mut out = Self::default();
-        let usage =
-            "`#[rpc(skip)]`, `#[rpc(expose)]`, `#[rpc(idempotent)]` or `#[rpc(name = \"wire_name\")]`";
+        let usage = "`#[rpc(skip)]`, `#[rpc(expose)]`, `#[rpc(idempotent)]`, `#[rpc(drop_at_deadline)]` or `#[rpc(name = \"wire_name\")]`";
         attr::parse_method_attrs(attrs, "rpc", usage, errors, |meta| {
             if meta.path.is_ident("skip") {
                 attr::set_flag(&mut out.skip, meta, errors);
@@ -70,13 +71,15 @@ impl MethodAttrs {
                 attr::set_flag(&mut out.expose, meta, errors);
             } else if meta.path.is_ident("idempotent") {
                 attr::set_flag(&mut out.idempotent, meta, errors);
+            } else if meta.path.is_ident("drop_at_deadline") {
+                attr::set_flag(&mut out.drop_at_deadline, meta, errors);
             } else if meta.path.is_ident("name") {
                 attr::set_once(&mut out.name, meta, attr::string_value(meta)?, errors);
             } else {
                 attr::unknown(
                     meta,
                     "rpc",
-                    "`skip`, `expose`, `idempotent` or `name = \"wire_name\"`",
+                    "`skip`, `expose`, `idempotent`, `drop_at_deadline` or `name = \"wire_name\"`",
                     errors,
                 )?;
             }

@@ -1,5 +1,6 @@
 //! `#[rpc(idempotent)]` marks a row whose redeliveries may run again, alone or with other
-//! flags; unmarked rows are answered from the server's reply cache.
+//! flags (`drop_at_deadline` among them); unmarked rows are answered from the server's reply
+//! cache.
 #![deny(warnings)]
 
 pub struct Volumes;
@@ -11,7 +12,7 @@ impl Volumes {
         id
     }
 
-    #[rpc(idempotent, expose, name = "describe")]
+    #[rpc(idempotent, expose, drop_at_deadline, name = "describe")]
     async fn show(&self) -> String {
         "vol".into()
     }
@@ -22,7 +23,11 @@ impl Volumes {
 }
 
 fn main() {
-    let rows: Vec<_> = Volumes::RPC_METHODS.iter().map(|m| (m.name, m.idempotent, m.exposed)).collect();
-    assert_eq!(rows, [("get", true, false), ("describe", true, true), ("create", false, false)]);
+    let rows: Vec<_> =
+        Volumes::RPC_METHODS.iter().map(|m| (m.name, m.idempotent, m.exposed, m.drop_at_deadline)).collect();
+    assert_eq!(
+        rows,
+        [("get", true, false, false), ("describe", true, true, true), ("create", false, false, false)]
+    );
     let _ = (Volumes.get(1), Volumes.show(), Volumes.create(), VolumesClient::new);
 }
