@@ -8,7 +8,8 @@
 //! after [`Listener::close`] or when the transport is cleaned up.
 //!
 //! Duplicate detection on `_unique_id` uses a window of the last [`DEDUPE_WINDOW`] ids: RPC
-//! listeners record an id on receipt (a duplicate is acked, logged and dropped), notification
+//! listeners record an id on receipt (a duplicate is acked, logged and dropped, unless the broker
+//! flags it redelivered: then the server decides, with its reply cache), notification
 //! listeners only when the message is acked.
 
 use std::collections::{HashSet, VecDeque};
@@ -320,7 +321,10 @@ impl Listener for AmqpListener {
                 let duplicate = {
                     let mut window = self.dedupe.lock().unwrap_or_else(|e| e.into_inner());
                     match self.kind {
-                        Kind::Rpc => !window.record(&id),
+                        // A redelivery is the broker handing back what was never acknowledged
+                        // (or whose ack was lost): it must reach the server, which runs it, or
+                        // answers it from its reply cache if it ran already.
+                        Kind::Rpc => !window.record(&id) && !delivery.redelivered,
                         Kind::Notification => window.contains(&id),
                     }
                 };

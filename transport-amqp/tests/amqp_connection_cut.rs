@@ -41,8 +41,12 @@ fn cut_our_connections() -> usize {
     cut
 }
 
+/// Cutting connections is process-wide: the tests of this file take turns.
+static ONE_CUT_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cut_connection_is_reopened_and_consumers_resume() {
+    let _turn = ONE_CUT_AT_A_TIME.lock().await;
     let (transport, _) =
         broker::transport_with("rabbit_retry_interval=1&rabbit_retry_backoff=0&kombu_reconnect_delay=0")
             .await;
@@ -95,6 +99,34 @@ async fn a_cut_connection_is_reopened_and_consumers_resume() {
         .await
         .unwrap();
     assert_eq!(within("the reply", pending.recv()).await.unwrap().unwrap().result, json!("back"));
+    listener.close().await;
+    transport.cleanup().await;
+}
+
+/// A request the listener had received but not acknowledged when its connection was cut comes
+/// back from the same listener, flagged redelivered: the duplicate window (which saw its
+/// `_unique_id` already) lets a redelivery through, so the server runs it (or answers it from its
+/// reply cache) instead of losing it.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unacknowledged_request_comes_back_after_a_cut() {
+    let _turn = ONE_CUT_AT_A_TIME.lock().await;
+    let (transport, _) =
+        broker::transport_with("rabbit_retry_interval=1&rabbit_retry_backoff=0&kombu_reconnect_delay=0")
+            .await;
+    let topic = unique("cut-redelivery");
+    let mut listener =
+        transport.listen(&Target::new(&topic).with_server("s"), &ListenOptions::default()).await.unwrap();
+    transport.cast(&Target::new(&topic), request("held", json!({})), &SendOptions::default()).await.unwrap();
+    let (first, held) = next_request(&mut listener).await;
+    assert!(!held.redelivered);
+
+    let cut = tokio::task::spawn_blocking(cut_our_connections).await.unwrap();
+    assert!(cut >= 2, "expected to cut the publisher and listener connections, cut {cut}");
+    let (again, incoming) = next_request(&mut listener).await;
+    assert_eq!((again.method.as_str(), &again.unique_id), ("held", &first.unique_id));
+    assert!(incoming.redelivered, "the broker flags it");
+    incoming.delivery.ack().await.unwrap();
+    assert!(held.delivery.ack().await.is_err(), "the first delivery died with its channel");
     listener.close().await;
     transport.cleanup().await;
 }
