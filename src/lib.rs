@@ -231,7 +231,7 @@ pub mod error {
     //! # }
     //! ```
 
-    pub use courier_runtime::error::{BoxError, Error, TransportError};
+    pub use courier_runtime::error::{BoxError, Error, TransportError, chain};
 }
 
 pub mod transport {

@@ -84,24 +84,9 @@ impl From<Error> for Failure {
             error @ (Error::Timeout { .. } | Error::Transport(TransportError::TimedOut(_))) => {
                 Self::Timeout(error.to_string())
             }
-            other => Self::Other(error_chain(&other)),
+            other => Self::Other(courier::error::chain(&other)),
         }
     }
-}
-
-/// An error and its sources, on one line.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let shown = cause.to_string();
-        if !text.contains(&shown) {
-            text.push_str(": ");
-            text.push_str(&shown);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 /// Joins the lines of a message so stderr gets exactly one.

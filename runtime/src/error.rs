@@ -275,14 +275,25 @@ impl From<WireError> for Error {
     }
 }
 
-/// `error` and its sources on one line (`a: b: c`), for logs: tracing's `%error` shows only the
-/// top one.
-pub(crate) fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+/// `error` and its sources on one line (`a: b: c`), for logs and terminals: `Display` (and
+/// tracing's `%error`) shows only the top one. A cause whose text the line already holds is not
+/// repeated.
+///
+/// ```
+/// use courier_runtime::error::{TransportError, chain};
+///
+/// let error = TransportError::connection("cannot connect", std::io::Error::other("refused"));
+/// assert_eq!(chain(&error), "broker connection failed: cannot connect: refused");
+/// ```
+pub fn chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        let shown = cause.to_string();
+        if !text.contains(&shown) {
+            text.push_str(": ");
+            text.push_str(&shown);
+        }
         source = cause.source();
     }
     text
