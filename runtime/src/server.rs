@@ -240,7 +240,8 @@ struct Call {
     delivery: Box<dyn Delivery>,
     /// Where its acknowledgement is recorded: a call whose reply is kept for redeliveries.
     cached: Option<Arc<ReplyCache>>,
-    /// When its caller gives up (a call's timeout, as the transport read it).
+    /// When its caller gives up (a call's timeout, as the transport read it); `None` for a
+    /// cast, which nobody waits for and which runs whenever it is admitted.
     deadline: Option<Instant>,
 }
 
@@ -254,8 +255,7 @@ impl Work for Call {
     }
 
     fn deadline(&self) -> Option<Instant> {
-        // A cast has nobody waiting: it runs whenever it is admitted.
-        self.deadline.filter(|_| self.request.reply_q.is_some())
+        self.deadline
     }
 
     fn log_expired(&self) {
@@ -332,12 +332,17 @@ impl Handler for RpcHandler {
         match core.handler.dispatcher.route(&request) {
             Ok(route) => {
                 Span::current().record("courier.method.kind", route.kind().as_str());
+                let is_call = request.reply_q.is_some();
                 let replies = &core.handler.replies;
-                let cached = (replies.enabled() && !route.method.idempotent && request.reply_q.is_some())
-                    .then(|| Arc::clone(replies));
-                if redelivered && cached.is_some() && answered_before(core, &request, &*delivery).await {
+                let cached =
+                    (is_call && replies.enabled() && !route.method.idempotent).then(|| Arc::clone(replies));
+                if redelivered
+                    && cached.is_some()
+                    && answered_before(core, &route, &request, &*delivery).await
+                {
                     return None;
                 }
+                let deadline = deadline.filter(|_| is_call);
                 Some(Call { route, request, delivery, cached, deadline })
             }
             Err(failure) => {
@@ -402,10 +407,9 @@ impl Handler for RpcHandler {
                 Ok(invocation) => {
                     // A call still waiting for its slot at its deadline is not run: its
                     // caller gave up.
-                    let call_deadline = deadline.filter(|_| reply_to.is_some());
-                    let run = admission.run_before(invocation, &request.method, call_deadline);
+                    let run = admission.run_before(invocation, &request.method, deadline);
                     // An async method marked `drop_at_deadline` is dropped there, unanswered.
-                    let ran = match call_deadline.filter(|_| route.method.drop_at_deadline) {
+                    let ran = match deadline.filter(|_| route.method.drop_at_deadline) {
                         Some(at) => match tokio::time::timeout_at(at, run).await {
                             Ok(ran) => ran,
                             Err(_) => {
@@ -509,10 +513,15 @@ fn record_request(request: &Request) {
 
 /// For a redelivered call already seen: acknowledges it and answers with the kept reply (none
 /// while the first run still goes on; that run replies). False when the call is not known.
-async fn answered_before(core: &Arc<Core<RpcHandler>>, request: &Request, delivery: &dyn Delivery) -> bool {
+async fn answered_before(
+    core: &Arc<Core<RpcHandler>>,
+    route: &Route,
+    request: &Request,
+    delivery: &dyn Delivery,
+) -> bool {
     let Some((reply_q, msg_id)) = reply_address(request) else { return false };
     let Some(seen) = core.handler.replies.get(&msg_id) else { return false };
-    metrics::rejected(&core.consumer, metrics::UNKNOWN_METHOD, Rejection::Redelivered);
+    metrics::rejected(&core.consumer, route.method.name, Rejection::Redelivered);
     Settlement::Ack.settle(delivery).await;
     match seen {
         Seen::Running => {

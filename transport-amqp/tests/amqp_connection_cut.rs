@@ -2,13 +2,14 @@
 //! without disturbing anyone else on the broker.
 
 use std::process::Command;
+use std::sync::Arc;
 use std::time::Duration;
 
 use courier_runtime::wire::Reply;
 use courier_runtime::{
     error::TransportError,
     target::Target,
-    transport::{CallOptions, ListenOptions, SendOptions},
+    transport::{CallOptions, ListenOptions, Listener, SendOptions, Transport},
 };
 use courier_test_support::wire::{call_request, next_request, request};
 use courier_test_support::{broker, unique, within};
@@ -41,18 +42,24 @@ fn cut_our_connections() -> usize {
     cut
 }
 
+/// A transport that reconnects at once, and a server listener on a fresh topic.
+async fn listening(prefix: &str) -> (Arc<dyn Transport>, String, Box<dyn Listener>) {
+    let (transport, _) =
+        broker::transport_with("rabbit_retry_interval=1&rabbit_retry_backoff=0&kombu_reconnect_delay=0")
+            .await;
+    let topic = unique(prefix);
+    let listener =
+        transport.listen(&Target::new(&topic).with_server("s"), &ListenOptions::default()).await.unwrap();
+    (transport, topic, listener)
+}
+
 /// Cutting connections is process-wide: the tests of this file take turns.
 static ONE_CUT_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cut_connection_is_reopened_and_consumers_resume() {
     let _turn = ONE_CUT_AT_A_TIME.lock().await;
-    let (transport, _) =
-        broker::transport_with("rabbit_retry_interval=1&rabbit_retry_backoff=0&kombu_reconnect_delay=0")
-            .await;
-    let topic = unique("cut");
-    let mut listener =
-        transport.listen(&Target::new(&topic).with_server("s"), &ListenOptions::default()).await.unwrap();
+    let (transport, topic, mut listener) = listening("cut").await;
     let mut in_flight = transport
         .call(
             &Target::new(&topic),
@@ -110,12 +117,7 @@ async fn a_cut_connection_is_reopened_and_consumers_resume() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unacknowledged_request_comes_back_after_a_cut() {
     let _turn = ONE_CUT_AT_A_TIME.lock().await;
-    let (transport, _) =
-        broker::transport_with("rabbit_retry_interval=1&rabbit_retry_backoff=0&kombu_reconnect_delay=0")
-            .await;
-    let topic = unique("cut-redelivery");
-    let mut listener =
-        transport.listen(&Target::new(&topic).with_server("s"), &ListenOptions::default()).await.unwrap();
+    let (transport, topic, mut listener) = listening("cut-redelivery").await;
     transport.cast(&Target::new(&topic), request("held", json!({})), &SendOptions::default()).await.unwrap();
     let (first, held) = next_request(&mut listener).await;
     assert!(!held.redelivered);

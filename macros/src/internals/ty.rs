@@ -60,8 +60,7 @@ pub enum ContextKind {
 /// Whether the type is the request context, matched by the name `Context` (the last path
 /// segment, without type arguments), and how it is taken.
 pub fn context_kind(ty: &Type) -> Option<ContextKind> {
-    let is_context =
-        |ty: &Type| last_segment(ty).is_some_and(|seg| seg.ident == "Context" && seg.arguments.is_none());
+    let is_context = |ty: &Type| is_named(ty, "Context");
     match peel(ty) {
         Type::Reference(r) if is_context(&r.elem) => {
             Some(if r.mutability.is_some() { ContextKind::Mut } else { ContextKind::Ref })
