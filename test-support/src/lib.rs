@@ -9,6 +9,7 @@
 //! | [`broker`] | the shared test broker: [`broker::URL`], [`broker::available`] (the probe), transports on exchanges of their own, [`broker::Raw`] (a lapin connection to publish odd bodies and look at queues) |
 //! | [`node`] | [`node::PrivateBroker`]: a RabbitMQ node of the test's own, to stop, kill and restart without touching the shared broker |
 //! | [`cluster`] | [`cluster::PrivateCluster`]: three (or more) private nodes joined into one RabbitMQ cluster, for failover tests |
+//! | [`faults`] | load under broker faults: [`faults::Tally`] of calls ok / failed / timed out / hung, [`faults::bounded_call`], [`faults::wait_until`] |
 //! | [`cli`] | the `courier` binary through assert_cmd: [`cli::command`], [`cli::run`], [`cli::stdout_json`], [`cli::stderr_json`], [`cli::spawn`] for `courier listen` |
 //! | [`paths`] | the workspace root, the Python virtualenv ([`paths::interop_env`]), `tests/python` scripts, the test TLS files ([`paths::tls_file`]) |
 //! | [`process`] | [`process::Peer`]: a subprocess spoken to in lines (Python peers, `courier listen`) |
@@ -42,6 +43,7 @@ pub mod cli;
 pub mod cluster;
 pub mod conformance;
 pub mod demo;
+pub mod faults;
 pub mod gauge;
 pub mod logs;
 pub mod node;

@@ -411,6 +411,12 @@ impl PrivateBroker {
         self.ctl_ok(&["await_startup"]).await;
     }
 
+    /// Closes every client connection (`rabbitmqctl close_all_connections`), as an operator or
+    /// a load balancer cutting them would; the node and its port stay up.
+    pub async fn close_all_connections(&self) {
+        self.ctl_ok(&["close_all_connections", "closed by a courier fault test"]).await;
+    }
+
     /// Kills the node with SIGKILL, as a crash or an OOM kill would; waits until it is gone.
     pub async fn kill(&mut self) {
         let Some(mut server) = self.server.take() else { return };

@@ -8,7 +8,7 @@ stdin and answers each with one JSON line on stdout:
     {"id": 1, "op": "call", "method": "echo", "args": {"payload": 1},
      "context": {"user": "alice"},                      # optional, a plain dict
      "server": "s1", "fanout": false, "namespace": "demo", "version": "2.3",
-     "timeout": 5, "call_monitor_timeout": 2}           # optional, as RPCClient.prepare()
+     "timeout": 5, "call_monitor_timeout": 2, "retry": 1}  # optional, as RPCClient.prepare()
     -> {"id": 1, "ok": true, "result": ..., "elapsed": 0.01}
     -> {"id": 1, "ok": false, "error": {"type": "RemoteError", "exc_type": ..., ...}, "elapsed": ...}
 
@@ -25,7 +25,9 @@ import oslo_messaging
 
 import peer_common
 
-PREPARE_KEYS = ("server", "fanout", "namespace", "version", "timeout", "call_monitor_timeout", "exchange")
+PREPARE_KEYS = (
+    "server", "fanout", "namespace", "version", "timeout", "call_monitor_timeout", "exchange", "retry",
+)
 
 
 def run(client, command):

@@ -1,0 +1,231 @@
+//! Broker faults under load, on a private RabbitMQ node (never the shared broker): a courier
+//! server serves a courier client (several callers, and a caster publishing durable casts with
+//! confirms) and a Python oslo.messaging `RPCClient`, while the node goes through
+//! `stop_app`/`start_app`, `close_all_connections`, and SIGKILL with a restart. For each fault
+//! the calls are counted ok / failed with a clear error / timed out / hung past their timeout:
+//! hung stays 0, both callers get answers again without a process restart, and no cast the
+//! broker confirmed is lost (`amqp_durable_queues=true`, persistent messages). The figures are
+//! printed (`--nocapture` shows them).
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use courier::{Context, RpcClient, RpcServer, Target, rpc_endpoint};
+use courier_test_support::faults::{Outcome, Tally, bounded_call, wait_until};
+use courier_test_support::node::PrivateBroker;
+use courier_test_support::paths::interop_env;
+use courier_test_support::process::Peer;
+use courier_test_support::{PATIENCE, unique};
+use serde_json::json;
+use tokio::time::Instant;
+
+/// Each call's timeout.
+const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+/// A call neither answered nor failed this long after it started counts as hung. The Python
+/// caller's bound also covers its publish retries (`retry=2`: oslo waits 1 s, then 3 s).
+const HUNG_AFTER: Duration = Duration::from_secs(20);
+/// Answered calls each caller needs after a fault to count as recovered.
+const ANSWERED_AFTER: usize = 5;
+const COURIER_CALLERS: usize = 2;
+
+struct Service {
+    casts: Arc<Mutex<BTreeSet<u64>>>,
+}
+
+#[rpc_endpoint]
+impl Service {
+    async fn echo(&self, value: u64) -> u64 {
+        value
+    }
+
+    fn record(&self, n: u64) {
+        self.casts.lock().unwrap().insert(n);
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Fault {
+    StopStartApp,
+    CloseAllConnections,
+    KillAndRestart,
+}
+
+impl Fault {
+    async fn inject(self, broker: &mut PrivateBroker) {
+        match self {
+            Fault::StopStartApp => {
+                broker.stop_app().await;
+                broker.start_app().await;
+            }
+            Fault::CloseAllConnections => broker.close_all_connections().await,
+            Fault::KillAndRestart => {
+                broker.kill().await;
+                broker.restart().await;
+            }
+        }
+    }
+}
+
+/// Calls `echo` from the Python client until `stop`, one at a time, counting each outcome.
+async fn python_calls(mut peer: Peer, tally: Arc<Tally>, stop: Arc<AtomicBool>) -> Peer {
+    let mut n = 0_u64;
+    while !stop.load(Ordering::SeqCst) {
+        n += 1;
+        let command = json!({"op": "call", "method": "echo", "args": {"value": n},
+                             "timeout": CALL_TIMEOUT.as_secs(), "retry": 2});
+        let id = peer.submit(command).await;
+        // The peer runs commands one at a time: after a hung call it is of no more use.
+        let Ok(answer) = tokio::time::timeout(HUNG_AFTER, peer.answer(id, HUNG_AFTER + PATIENCE)).await
+        else {
+            tally.add(Outcome::Hung);
+            break;
+        };
+        let outcome = match (&answer["ok"], answer["error"]["type"].as_str()) {
+            (serde_json::Value::Bool(true), _) => {
+                assert_eq!(answer["result"], json!(n), "the Python caller got another call's answer");
+                Outcome::Ok
+            }
+            (_, Some("MessagingTimeout")) => Outcome::TimedOut,
+            _ => Outcome::Failed,
+        };
+        tally.add(outcome);
+        if outcome != Outcome::Ok {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    peer
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_and_durable_casts_survive_stop_app_closed_connections_and_a_kill() {
+    let Some(env) = interop_env("amqp_broker_faults") else { return };
+    let Some(mut broker) = PrivateBroker::start().await else { return };
+    let url = broker.url_with(
+        "amqp_durable_queues=true&rabbit_retry_interval=1&rabbit_retry_backoff=1&rabbit_interval_max=2\
+         &kombu_reconnect_delay=0.1",
+    );
+    let topic = unique("faults");
+    // Server and client on transports of their own, as in two processes.
+    let server_transport = courier::connect(&url).await.expect("the private broker");
+    let client_transport = courier::connect(&url).await.expect("the private broker");
+    let casts = Arc::new(Mutex::new(BTreeSet::new()));
+    let server = RpcServer::builder(server_transport.clone(), Target::new(&topic).with_server("s1"))
+        .endpoint(Service { casts: Arc::clone(&casts) })
+        .build()
+        .unwrap();
+    server.start().await.unwrap();
+    let client = RpcClient::new(client_transport.clone(), Target::new(&topic)).with_timeout(CALL_TIMEOUT);
+    let mut python = Peer::python(
+        &env,
+        "rpc_client.py",
+        &["--url", &broker.url(), "--topic", &topic, "--rabbit-option", "amqp_durable_queues=true"],
+    );
+    python.ready().await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let courier_tally = Arc::new(Tally::default());
+    let python_tally = Arc::new(Tally::default());
+    let next = Arc::new(AtomicU64::new(0));
+    let mut callers = Vec::new();
+    for _ in 0..COURIER_CALLERS {
+        let (client, tally, stop, next) = (client.clone(), courier_tally.clone(), stop.clone(), next.clone());
+        callers.push(tokio::spawn(async move {
+            while !stop.load(Ordering::SeqCst) {
+                let n = next.fetch_add(1, Ordering::SeqCst);
+                let (ctx, args) = (Context::new(), json!({"value": n}));
+                let (outcome, answer) =
+                    bounded_call(HUNG_AFTER, client.call_as::<_, u64>(&ctx, "echo", &args)).await;
+                if let Some(answer) = answer {
+                    assert_eq!(answer, n, "a courier caller got another call's answer");
+                }
+                tally.add(outcome);
+                if outcome != Outcome::Ok {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }));
+    }
+    let python_task = tokio::spawn(python_calls(python, python_tally.clone(), stop.clone()));
+    // Casts: what the broker confirmed (the cast returned Ok) is remembered as sent.
+    let sent_casts = Arc::new(Mutex::new(BTreeSet::new()));
+    let caster = {
+        let (client, stop, sent_casts) = (client.clone(), stop.clone(), sent_casts.clone());
+        tokio::spawn(async move {
+            let mut n = 0_u64;
+            while !stop.load(Ordering::SeqCst) {
+                n += 1;
+                let args = json!({"n": n}).as_object().unwrap().clone();
+                if client.cast(&Context::new(), "record", args).await.is_ok() {
+                    sent_casts.lock().unwrap().insert(n);
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+
+    let mut report = Vec::new();
+    for fault in [Fault::StopStartApp, Fault::CloseAllConnections, Fault::KillAndRestart] {
+        let (courier_ok, python_ok) = (courier_tally.ok(), python_tally.ok());
+        let flowing =
+            wait_until(PATIENCE, || courier_tally.ok() > courier_ok && python_tally.ok() > python_ok);
+        assert!(
+            flowing.await,
+            "calls are not answered before {fault:?}: courier {}; python {}",
+            courier_tally.counts(),
+            python_tally.counts()
+        );
+        let (courier_before, python_before) = (courier_tally.counts(), python_tally.counts());
+        let casts_before = sent_casts.lock().unwrap().len();
+        let started = Instant::now();
+        fault.inject(&mut broker).await;
+        let broker_back = started.elapsed();
+        let (courier_ok, python_ok) = (courier_tally.ok(), python_tally.ok());
+        let hung = || courier_tally.counts().hung + python_tally.counts().hung;
+        let recovered = wait_until(PATIENCE * 3, || {
+            hung() > 0
+                || courier_tally.ok() >= courier_ok + ANSWERED_AFTER
+                    && python_tally.ok() >= python_ok + ANSWERED_AFTER
+        });
+        assert!(
+            recovered.await && hung() == 0,
+            "the callers did not get {ANSWERED_AFTER} answers each after {fault:?} without a hung call: \
+             courier {}; python {}",
+            courier_tally.counts(),
+            python_tally.counts()
+        );
+        report.push(format!(
+            "{fault:?}: the broker was back after {broker_back:.1?}, {ANSWERED_AFTER} answers to each caller \
+             after {:.1?}; courier {}; python {}; casts confirmed during it {}",
+            started.elapsed(),
+            courier_tally.counts() - courier_before,
+            python_tally.counts() - python_before,
+            sent_casts.lock().unwrap().len() - casts_before,
+        ));
+    }
+    stop.store(true, Ordering::SeqCst);
+    for caller in callers {
+        caller.await.expect("a courier caller");
+    }
+    caster.await.expect("the caster");
+    let mut python = python_task.await.expect("the Python caller");
+    python.close_stdin();
+
+    let sent_casts = sent_casts.lock().unwrap().clone();
+    let all_run = wait_until(PATIENCE, || sent_casts.is_subset(&casts.lock().unwrap())).await;
+    let lost: Vec<_> = sent_casts.difference(&casts.lock().unwrap()).copied().collect();
+    assert!(all_run, "casts the broker confirmed were lost: {lost:?}");
+    for line in &report {
+        eprintln!("broker faults: {line}");
+    }
+    let (courier_total, python_total) = (courier_tally.counts(), python_tally.counts());
+    eprintln!(
+        "broker faults, in all: courier {courier_total}; python {python_total}; casts confirmed {}, lost 0",
+        sent_casts.len()
+    );
+    assert_eq!(courier_total.hung + python_total.hung, 0, "no call hung past its timeout");
+    server.wait().await;
+    client_transport.cleanup().await;
+    server_transport.cleanup().await;
+}
