@@ -6,7 +6,8 @@
 //! (`basic.return`, e.g. 312 NO_ROUTE) ends at once with [`TransportError::Undeliverable`]. A
 //! broken connection is re-opened with oslo's backoff until the publish's deadline; a deadline
 //! passing while the broker has blocked the connection (`connection.blocked`, a resource alarm)
-//! says so.
+//! says so. A publish the broker nacks is sent again on a fresh channel, with the same backoff
+//! and deadline, and fails with the nack only when they run out.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -22,6 +23,10 @@ use tokio::time::Instant;
 use crate::connection::Broker;
 use crate::supervisor::{Backoff, Failed, NoStop, Schedule, retrying};
 use crate::topology::{self, ExchangeSpec, QueueSpec};
+
+/// How long a publishing channel replaced after a nack may wait for the confirms of the
+/// publishes still outstanding on it before it closes (their own deadlines are shorter).
+const RETIRED_CHANNEL_CONFIRMS: Duration = Duration::from_secs(60);
 
 /// What to publish and where.
 #[derive(Debug)]
@@ -52,6 +57,8 @@ struct Session {
 enum Failure {
     /// Retry on a fresh connection.
     Broken(lapin::Error),
+    /// The broker nacked the publish: retry on a fresh channel (see [`Publisher::replace_channel`]).
+    Nacked(TransportError),
     /// Final.
     Final(TransportError),
     /// No broker answered one round of connection attempts (retried only under a retry count).
@@ -188,11 +195,13 @@ impl Publisher {
                         TransportError::Connection { .. } if retry.is_some() => Failure::Unreachable(error),
                         error => Failure::Final(error),
                     })?;
-                attempt_publish(&channel, &declared, message).await.inspect_err(|failure| {
-                    if matches!(failure, Failure::Broken(_)) {
-                        declared.lock().unwrap_or_else(|e| e.into_inner()).clear();
-                    }
-                })
+                let published = attempt_publish(&channel, &declared, message).await;
+                match &published {
+                    Err(Failure::Broken(_)) => declared.lock().unwrap_or_else(|e| e.into_inner()).clear(),
+                    Err(Failure::Nacked(_)) => self.replace_channel(&channel).await,
+                    _ => {}
+                }
+                published
             })
             .await;
             match result {
@@ -205,11 +214,38 @@ impl Publisher {
                     ),
                     error,
                 ))),
-                Ok(Err(Failure::Unreachable(error))) => Err(Failed::Retry(error)),
+                Ok(Err(Failure::Unreachable(error) | Failure::Nacked(error))) => Err(Failed::Retry(error)),
                 Err(_) => Err(Failed::Final(self.timed_out(message, started.elapsed()))),
             }
         };
         retrying(&mut backoff, &mut NoStop, attempt).await
+    }
+
+    /// Replaces the publishing channel after the broker nacked a publish on it. A RabbitMQ
+    /// channel keeps its own view of the queues it publishes to (a quorum queue's leader, for
+    /// one); after a cluster node is lost that view can go stale, and then the broker nacks every
+    /// later publish on the channel while a fresh channel publishes fine. The old channel
+    /// closes once its outstanding confirms are in, so other publishes on it still get theirs.
+    async fn replace_channel(&self, nacked: &Channel) {
+        let mut guard = self.session.lock().await;
+        let Some(session) = guard.as_mut() else { return };
+        // Another publish nacked on the same channel may have replaced it already.
+        if session.channel.id() != nacked.id() || !session.connection.status().connected() {
+            return;
+        }
+        match open_channel(&session.connection).await {
+            Ok(fresh) => {
+                tracing::info!("the broker nacked a publish; publishing on a fresh channel");
+                let retired = std::mem::replace(&mut session.channel, fresh);
+                session.declared = Arc::default();
+                tokio::spawn(async move {
+                    let _ = tokio::time::timeout(RETIRED_CHANNEL_CONFIRMS, retired.wait_for_confirms()).await;
+                    let _ = retired.close(200, "replaced after a nack".into()).await;
+                });
+            }
+            // The next attempt reconnects.
+            Err(error) => tracing::debug!(%error, "cannot open a fresh publishing channel"),
+        }
     }
 
     /// A blocked connection is a broker failure worth naming; a confirm that was only slow is a
@@ -319,7 +355,7 @@ async fn attempt_publish(
                 routing_key: message.routing_key.clone(),
             }))
         }
-        Confirmation::Nack(None) => Err(Failure::Final(TransportError::Refused {
+        Confirmation::Nack(None) => Err(Failure::Nacked(TransportError::Refused {
             reason: format!(
                 "the broker did not accept (nacked) the message to exchange `{}` with routing key `{}`",
                 message.exchange_name, message.routing_key
