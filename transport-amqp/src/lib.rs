@@ -46,6 +46,7 @@
 #![deny(missing_docs)]
 
 mod connection;
+mod heartbeat_off;
 mod listener;
 mod options;
 mod publisher;

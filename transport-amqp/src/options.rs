@@ -146,8 +146,9 @@ rabbit_options! {
     #[derive(Clone, Debug, PartialEq)]
     #[non_exhaustive]
     pub struct RabbitOptions {
-        /// AMQP heartbeat timeout in seconds (60). `0` asks for no heartbeat, but lapin then
-        /// follows the broker's value.
+        /// AMQP heartbeat timeout in seconds (60); the lower of this and the broker's value is
+        /// used. `0` turns heartbeats off on both sides, as oslo does, whatever the broker
+        /// proposes.
         heartbeat_timeout_threshold: u16 = 60, oslo "60", |n, v| parse_int(n, v, 0);
         /// Prefetch of every consumer when > 0; overrides the listener's own prefetch (0).
         rabbit_qos_prefetch_count: u16 = 0, oslo "0", |n, v| parse_int(n, v, 0);
@@ -352,12 +353,6 @@ impl RabbitOptions {
         }
         if options.ssl_cert_file.is_some() != options.ssl_key_file.is_some() {
             return Err(invalid("`ssl_cert_file` and `ssl_key_file` must be given together"));
-        }
-        if options.heartbeat_timeout_threshold == 0 {
-            warn_once(
-                "heartbeat_timeout_threshold=0",
-                "lapin cannot turn heartbeats off; the broker's heartbeat timeout is used",
-            );
         }
         Ok(options)
     }
