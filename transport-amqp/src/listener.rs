@@ -165,13 +165,32 @@ async fn setup(
     subscriptions: &[Subscription],
     prefetch: u16,
 ) -> lapin::Result<(Channel, SelectAll<Consumer>, Vec<String>)> {
-    let channel = connection.create_channel().await?;
-    channel.basic_qos(prefetch.max(1), BasicQosOptions::default()).await?;
+    let open_channel = || async {
+        let channel = connection.create_channel().await?;
+        channel.basic_qos(prefetch.max(1), BasicQosOptions::default()).await?;
+        lapin::Result::Ok(channel)
+    };
+    let mut channel = open_channel().await?;
     let mut consumers = SelectAll::new();
     let mut tags = Vec::new();
     let mut consumed = HashSet::new();
     for subscription in subscriptions {
-        topology::declare_subscription(&channel, subscription).await?;
+        match topology::declare_subscription(&channel, subscription).await {
+            Err(error) if topology::is_durable_mismatch(&error) => {
+                // oslo's fallback: the exchange or queue exists non-durable (another service
+                // declared it first); declare both non-durable, on a fresh channel since the
+                // broker closed this one.
+                tracing::warn!(
+                    queue = %subscription.queue.name,
+                    exchange = %subscription.exchange.name,
+                    "the queue could not be declared, probably because of conflicting configurations \
+                     ({error}); declaring it and its exchange non-durable"
+                );
+                channel = open_channel().await?;
+                topology::declare_subscription(&channel, &subscription.non_durable()).await?;
+            }
+            result => result?,
+        }
     }
     for subscription in subscriptions {
         if !consumed.insert(subscription.queue.name.clone()) {

@@ -52,6 +52,9 @@ struct Session {
 enum Failure {
     /// Retry on a fresh connection.
     Broken(lapin::Error),
+    /// The exchange exists with the other durability (`inequivalent arg 'durable'`): declare it
+    /// non-durable on a fresh channel and publish, as oslo's `_publish` does.
+    DurableMismatch(lapin::Error),
     /// Final.
     Final(TransportError),
     /// No broker answered one round of connection attempts (retried only under a retry count).
@@ -183,12 +186,30 @@ impl Publisher {
         let attempt = || async {
             let remaining = deadline.saturating_duration_since(Instant::now());
             let result = tokio::time::timeout(remaining, async {
-                let (channel, declared) =
+                let channel = || async {
                     self.channel(deadline, retry.is_none()).await.map_err(|error| match error {
                         TransportError::Connection { .. } if retry.is_some() => Failure::Unreachable(error),
                         error => Failure::Final(error),
-                    })?;
-                attempt_publish(&channel, &declared, message).await.inspect_err(|failure| {
+                    })
+                };
+                let (mut current, mut declared) = channel().await?;
+                let mut result = attempt_publish(&current, &declared, message).await;
+                if let (Err(Failure::DurableMismatch(error)), Some(exchange)) = (&result, &message.exchange) {
+                    tracing::warn!(
+                        exchange = %exchange.name,
+                        "force creating a non durable exchange: {error}"
+                    );
+                    // The broker closed the channel with its 406; the next one is fresh.
+                    (current, declared) = channel().await?;
+                    let non_durable = ExchangeSpec { durable: false, ..exchange.clone() };
+                    topology::declare_exchange(&current, &non_durable).await.map_err(classify)?;
+                    declared
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(format!("exchange:{}", exchange.name));
+                    result = attempt_publish(&current, &declared, message).await;
+                }
+                result.inspect_err(|failure| {
                     if matches!(failure, Failure::Broken(_)) {
                         declared.lock().unwrap_or_else(|e| e.into_inner()).clear();
                     }
@@ -198,6 +219,9 @@ impl Publisher {
             match result {
                 Ok(Ok(())) => Ok(()),
                 Ok(Err(Failure::Final(error))) => Err(Failed::Final(error)),
+                Ok(Err(Failure::DurableMismatch(error))) => {
+                    Err(Failed::Final(TransportError::refused(error.to_string(), error)))
+                }
                 Ok(Err(Failure::Broken(error))) => Err(Failed::Retry(connection_error(
                     &format!(
                         "cannot publish to exchange `{}` with routing key `{}`",
@@ -265,7 +289,15 @@ async fn attempt_publish(
     if let Some(exchange) = &message.exchange {
         let key = format!("exchange:{}", exchange.name);
         if !is_declared(&key) {
-            topology::declare_exchange(channel, exchange).await.map_err(classify)?;
+            topology::declare_exchange(channel, exchange).await.map_err(|error| {
+                // Notifications declare their default queue on the exchange too, which oslo does
+                // (first) without the fallback: they fail as oslo's do.
+                if message.default_queue.is_none() && topology::is_durable_mismatch(&error) {
+                    Failure::DurableMismatch(error)
+                } else {
+                    classify(error)
+                }
+            })?;
             mark(key);
         }
         if let Some(queue) = &message.default_queue {

@@ -200,6 +200,31 @@ impl Topology {
     }
 }
 
+impl Subscription {
+    /// oslo's fallback after `inequivalent arg 'durable'` (`Consumer._declare_fallback_nondurable`):
+    /// the same exchange, queue, arguments and bindings, all non-durable.
+    pub(crate) fn non_durable(&self) -> Self {
+        let mut fallback = self.clone();
+        fallback.exchange.durable = false;
+        fallback.queue.durable = false;
+        fallback
+    }
+}
+
+/// Whether the broker refused a declaration with `406 PRECONDITION_FAILED - inequivalent arg
+/// 'durable'` (an exchange or queue that exists with the other durability), the one refusal
+/// oslo answers by declaring again non-durable. The broker has closed the channel then.
+pub(crate) fn is_durable_mismatch(error: &lapin::Error) -> bool {
+    use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
+    match error.kind() {
+        lapin::ErrorKind::ProtocolError(amqp) => {
+            *amqp.kind() == AMQPErrorKind::Soft(AMQPSoftError::PRECONDITIONFAILED)
+                && amqp.get_message().as_str().contains("inequivalent arg 'durable'")
+        }
+        _ => false,
+    }
+}
+
 /// The notification routing key (and default queue name) `<topic>.<priority lowercase>`.
 pub(crate) fn notification_key(topic: &str, priority: Priority) -> String {
     format!("{topic}.{}", priority.as_str())
@@ -358,6 +383,34 @@ mod tests {
         let t = topology("rabbit_transient_queues_ttl=0");
         assert!(t.fanout_queue("demo").arguments.is_empty());
         assert!(t.reply_queue().arguments.is_empty());
+    }
+
+    #[test]
+    fn durable_mismatches_are_told_from_other_refusals() {
+        use lapin::protocol::{AMQPError, AMQPErrorKind, AMQPSoftError};
+        let refusal = |kind, text: &str| -> lapin::Error {
+            lapin::ErrorKind::ProtocolError(AMQPError::new(AMQPErrorKind::Soft(kind), text.into())).into()
+        };
+        assert!(is_durable_mismatch(&refusal(
+            AMQPSoftError::PRECONDITIONFAILED,
+            "PRECONDITION_FAILED - inequivalent arg 'durable' for exchange 'nova' in vhost '/': received \
+             'true' but current is 'false'"
+        )));
+        assert!(!is_durable_mismatch(&refusal(
+            AMQPSoftError::PRECONDITIONFAILED,
+            "PRECONDITION_FAILED - inequivalent arg 'auto_delete' for exchange 'nova' in vhost '/'"
+        )));
+        assert!(!is_durable_mismatch(&refusal(AMQPSoftError::NOTFOUND, "inequivalent arg 'durable'")));
+
+        let t = topology("amqp_durable_queues=true&amqp_auto_delete=true");
+        let subscription = &t.rpc_server("nova", "compute", "host1")[0];
+        let fallback = subscription.non_durable();
+        assert!(!fallback.exchange.durable && !fallback.queue.durable);
+        assert!(fallback.exchange.auto_delete && fallback.queue.auto_delete);
+        assert_eq!(
+            (&fallback.queue.name, &fallback.routing_keys),
+            (&subscription.queue.name, &subscription.routing_keys)
+        );
     }
 
     #[test]
