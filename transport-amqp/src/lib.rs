@@ -274,7 +274,7 @@ impl Transport for RabbitTransport {
         }
         let (exchange, routing_key) = self.request_route(target)?;
         let deadline = Instant::now() + options.timeout;
-        self.replies.ready(deadline).await?;
+        self.replies.ready(deadline, options.retry).await?;
         let msg_id = request.msg_id.get_or_insert_with(wire::new_id).clone();
         request.reply_q = Some(self.replies.queue_name().to_owned());
         request.unique_id = Some(wire::new_id());
@@ -290,7 +290,7 @@ impl Transport for RabbitTransport {
             headers: options.headers.clone(),
         };
         tracing::debug!(%msg_id, exchange = %message.exchange_name, routing_key = %message.routing_key, "sending call");
-        self.publisher.publish(&message, deadline).await?;
+        self.publisher.publish_with_retry(&message, deadline, options.retry).await?;
         Ok(pending)
     }
 
@@ -312,7 +312,8 @@ impl Transport for RabbitTransport {
             mandatory: options.mandatory,
             headers: options.headers.clone(),
         };
-        self.publisher.publish(&message, Instant::now() + options.timeout.unwrap_or(PUBLISH_TIMEOUT)).await
+        let deadline = Instant::now() + options.timeout.unwrap_or(PUBLISH_TIMEOUT);
+        self.publisher.publish_with_retry(&message, deadline, options.retry).await
     }
 
     async fn reply(&self, reply_q: &str, mut reply: Reply) -> Result<(), TransportError> {
