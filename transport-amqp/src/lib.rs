@@ -7,7 +7,10 @@
 //!   `openstack` unless configured), the queues `<topic>` and `<topic>.<server>`, the fanout
 //!   exchange `<topic>_fanout` with one `<topic>_fanout_<uuid hex>` queue per server, one
 //!   `reply_<uuid hex>` queue per transport, notification queues `<topic>.<priority>` and pool
-//!   queues, with oslo's flags and arguments so Python peers never see a `406`.
+//!   queues, with oslo's flags and arguments so Python peers never see a `406`; oslo's
+//!   variants of it: quorum queues, stable names (`use_queue_manager`), one stream per topic
+//!   for fanout (`rabbit_stream_fanout`), and the non-durable fallback when an exchange or
+//!   queue exists non-durable.
 //! - **Connections**: one for publishing (publisher confirms; `mandatory` returns become
 //!   [`TransportError::Undeliverable`]), one per listener (with `basic.qos` prefetch), one for the
 //!   reply queue. Each reconnects with oslo's backoff after a broker restart or a cut connection
@@ -50,6 +53,7 @@ mod heartbeat_off;
 mod listener;
 mod options;
 mod publisher;
+mod qmanager;
 mod replies;
 mod supervisor;
 mod topology;
@@ -170,7 +174,7 @@ impl RabbitTransport {
         let (closing, closing_rx) = watch::channel(false);
         let publisher = Publisher::new(broker.clone(), closing_rx.clone());
         publisher.connect().await?;
-        let replies = ReplyHub::new(broker.clone(), topology.clone(), closing_rx);
+        let replies = ReplyHub::new(broker.clone(), topology.clone(), closing_rx)?;
         Ok(Self {
             url,
             control_exchange: config.control_exchange,
@@ -401,7 +405,7 @@ impl Transport for RabbitTransport {
         let server = target.server.as_deref().filter(|s| !s.is_empty()).ok_or_else(|| {
             TransportError::InvalidTarget("an RPC server target needs a server name".into())
         })?;
-        let subscriptions = self.topology.rpc_server(self.exchange_of(target), topic, server);
+        let subscriptions = self.topology.rpc_server(self.exchange_of(target), topic, server)?;
         self.start_listener(Kind::Rpc, subscriptions, options).await
     }
 
@@ -433,6 +437,7 @@ impl Transport for RabbitTransport {
                 Some(_) => {}
                 None => subscriptions.push(Subscription {
                     delete_on_close: tap.is_some(),
+                    stream_offset: None,
                     queue,
                     exchange,
                     routing_keys: vec![key],

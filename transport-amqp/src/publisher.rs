@@ -308,6 +308,7 @@ async fn attempt_publish(
                     exchange: exchange.clone(),
                     routing_keys: vec![message.routing_key.clone()],
                     delete_on_close: false,
+                    stream_offset: None,
                 };
                 topology::declare_subscription(channel, &subscription).await.map_err(classify)?;
                 mark(key);

@@ -72,9 +72,13 @@ impl std::fmt::Debug for ReplyHub {
 }
 
 impl ReplyHub {
-    pub(crate) fn new(broker: Arc<Broker>, topology: Topology, closing: watch::Receiver<bool>) -> Arc<Self> {
-        let queue = topology.reply_queue();
-        Arc::new(Self {
+    pub(crate) fn new(
+        broker: Arc<Broker>,
+        topology: Topology,
+        closing: watch::Receiver<bool>,
+    ) -> Result<Arc<Self>, TransportError> {
+        let queue = topology.reply_queue()?;
+        Ok(Arc::new(Self {
             broker,
             topology,
             queue,
@@ -84,7 +88,7 @@ impl ReplyHub {
             task: Mutex::default(),
             last_error: Mutex::default(),
             failures: watch::Sender::new(0),
-        })
+        }))
     }
 
     /// The reply queue's name (`reply_<uuid4 hex>`).
@@ -201,7 +205,7 @@ impl ReplyHub {
                 self.queue.name.as_str().into(),
                 "1".into(),
                 BasicConsumeOptions::default(),
-                self.topology.consumer_arguments(),
+                self.topology.consumer_arguments(None),
             )
             .await
     }
