@@ -176,7 +176,9 @@ async fn setup(
     let mut consumed = HashSet::new();
     for subscription in subscriptions {
         match topology::declare_subscription(&channel, subscription).await {
-            Err(error) if topology::is_durable_mismatch(&error) => {
+            Err(error)
+                if topology::is_durable_mismatch(&error) && subscription.non_durable() != *subscription =>
+            {
                 // oslo's fallback: the exchange or queue exists non-durable (another service
                 // declared it first); declare both non-durable, on a fresh channel since the
                 // broker closed this one.

@@ -52,8 +52,9 @@ struct Session {
 enum Failure {
     /// Retry on a fresh connection.
     Broken(lapin::Error),
-    /// The exchange exists with the other durability (`inequivalent arg 'durable'`): declare it
-    /// non-durable on a fresh channel and publish, as oslo's `_publish` does.
+    /// A durable exchange exists non-durable (`inequivalent arg 'durable'`): declare it
+    /// non-durable on a fresh channel and publish, as oslo's `_publish` does. (A non-durable
+    /// one that exists durable stays a conflict: declaring it again would change nothing.)
     DurableMismatch(lapin::Error),
     /// Final.
     Final(TransportError),
@@ -292,7 +293,10 @@ async fn attempt_publish(
             topology::declare_exchange(channel, exchange).await.map_err(|error| {
                 // Notifications declare their default queue on the exchange too, which oslo does
                 // (first) without the fallback: they fail as oslo's do.
-                if message.default_queue.is_none() && topology::is_durable_mismatch(&error) {
+                if exchange.durable
+                    && message.default_queue.is_none()
+                    && topology::is_durable_mismatch(&error)
+                {
                     Failure::DurableMismatch(error)
                 } else {
                     classify(error)

@@ -281,7 +281,8 @@ impl Subscription {
 
 /// Whether the broker refused a declaration with `406 PRECONDITION_FAILED - inequivalent arg
 /// 'durable'` (an exchange or queue that exists with the other durability), the one refusal
-/// oslo answers by declaring again non-durable. The broker has closed the channel then.
+/// oslo answers by declaring again non-durable (which only helps a durable declaration; oslo
+/// tries either way, courier only then). The broker has closed the channel then.
 pub(crate) fn is_durable_mismatch(error: &lapin::Error) -> bool {
     use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
     match error.kind() {
