@@ -139,7 +139,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for TuneRewriter<S> {
 }
 
 /// The stream lapin reads: TCP (and TLS) under the rewriter.
-type Stream0 = TuneRewriter<AsyncTcpStream<<Tokio as Reactor>::TcpStream>>;
+type RewrittenStream = TuneRewriter<AsyncTcpStream<<Tokio as Reactor>::TcpStream>>;
 
 /// tokio's reactor, handing out rewritten streams (lapin takes its stream type from the
 /// runtime's reactor).
@@ -147,7 +147,7 @@ type Stream0 = TuneRewriter<AsyncTcpStream<<Tokio as Reactor>::TcpStream>>;
 struct RewritingReactor(Tokio);
 
 impl Reactor for RewritingReactor {
-    type TcpStream = Stream0;
+    type TcpStream = RewrittenStream;
     type Sleep = <Tokio as Reactor>::Sleep;
 
     fn register<H: Read + Write + AsFd + AsRawFd + Send + 'static>(

@@ -14,7 +14,9 @@
 //! `lock_path`; a Python and a courier process never share a counter unless they share a
 //! `processname`, which would make their queue names collide anyway.)
 //!
-//! Linux only, as oslo's: it needs `/dev/shm` and `/proc`.
+//! Linux only, as oslo's: it needs `/dev/shm` and `/proc`. Names are taken when a transport is
+//! built (its reply queue) and when a server starts listening (its fanout queue): a few
+//! microseconds of file I/O under a lock that every holder keeps as briefly.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
