@@ -50,6 +50,7 @@ pub struct RpcClient {
     call_monitor_timeout: Option<Duration>,
     version_cap: Option<Version>,
     mandatory: bool,
+    retry: Option<u32>,
     serializer: Arc<dyn Serializer>,
 }
 
@@ -61,6 +62,7 @@ impl fmt::Debug for RpcClient {
             .field("call_monitor_timeout", &self.call_monitor_timeout)
             .field("version_cap", &self.version_cap)
             .field("mandatory", &self.mandatory)
+            .field("retry", &self.retry)
             .finish_non_exhaustive()
     }
 }
@@ -76,6 +78,7 @@ impl RpcClient {
             call_monitor_timeout: None,
             version_cap: None,
             mandatory: false,
+            retry: None,
             serializer: Arc::new(NoOpSerializer),
         }
     }
@@ -128,6 +131,34 @@ impl RpcClient {
     pub fn with_mandatory(mut self, mandatory: bool) -> Self {
         self.mandatory = mandatory;
         self
+    }
+
+    /// How often publishing a call or cast is retried when the broker connection fails (oslo's
+    /// `retry`): `None` (the default) reconnects until the timeout passes, `Some(0)` gives up
+    /// after the first failure, `Some(n)` after `n` retries, each a round through the hosts
+    /// after oslo's reconnect backoff. The timeout bounds publishing either way (oslo's
+    /// `retry=None` may wait forever for a broker). The in-memory transport does not reconnect,
+    /// so it ignores it (its injected publish failures are final).
+    ///
+    /// ```
+    /// # async fn demo(transport: std::sync::Arc<dyn courier_runtime::transport::Transport>) -> Result<(), courier_runtime::error::Error> {
+    /// use courier_runtime::{client::RpcClient, context::Context, target::Target};
+    ///
+    /// let client = RpcClient::new(transport, Target::new("compute"));
+    /// // A cast that fails at once when the broker is away, instead of waiting for it.
+    /// client.prepare().with_retry(Some(0)).cast(&Context::new(), "ping", Default::default()).await?;
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn with_retry(mut self, retry: Option<u32>) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// The `retry` setting (see [`RpcClient::with_retry`]).
+    #[must_use]
+    pub fn retry(&self) -> Option<u32> {
+        self.retry
     }
 
     /// Sets the serializer.
@@ -245,7 +276,10 @@ impl RpcClient {
         let span = telemetry::call_span(&*self.transport, &self.target, &msg_id, method, context);
         let headers = telemetry::inject(&span);
         async {
-            let options = CallOptions::new(self.timeout).with_mandatory(self.mandatory).with_headers(headers);
+            let options = CallOptions::new(self.timeout)
+                .with_mandatory(self.mandatory)
+                .with_retry(self.retry)
+                .with_headers(headers);
             metrics::client_call(&topic, method);
             let _outstanding = metrics::OutstandingReply::new(&topic);
             // The timeout bounds the whole call, publishing (and any reconnect) included.
@@ -322,6 +356,7 @@ impl RpcClient {
         let options = SendOptions::default()
             .with_mandatory(self.mandatory)
             .with_timeout(self.timeout)
+            .with_retry(self.retry)
             .with_headers(telemetry::inject(&span));
         async {
             tracing::debug!(fanout = self.target.fanout, "sending a cast");

@@ -103,13 +103,24 @@ pub struct CallOptions {
     pub mandatory: bool,
     /// Headers to publish beside the request.
     pub headers: Headers,
+    /// How often publishing the request is retried on connection errors (oslo's `retry`):
+    /// `None` until the timeout passes, `Some(0)` never, `Some(n)` up to `n` times (still
+    /// within the timeout).
+    pub retry: Option<u32>,
 }
 
 impl CallOptions {
     /// Options with a timeout.
     #[must_use]
     pub fn new(timeout: Duration) -> Self {
-        Self { timeout, mandatory: false, headers: Headers::new() }
+        Self { timeout, mandatory: false, headers: Headers::new(), retry: None }
+    }
+
+    /// Sets the retry count (`None`: until the timeout).
+    #[must_use]
+    pub fn with_retry(mut self, retry: Option<u32>) -> Self {
+        self.retry = retry;
+        self
     }
 
     /// Sets mandatory delivery.
@@ -138,9 +149,20 @@ pub struct SendOptions {
     pub timeout: Option<Duration>,
     /// Headers to publish beside the request.
     pub headers: Headers,
+    /// How often publishing is retried on connection errors (oslo's `retry`): `None` until
+    /// the timeout passes, `Some(0)` never, `Some(n)` up to `n` times (still within the
+    /// timeout).
+    pub retry: Option<u32>,
 }
 
 impl SendOptions {
+    /// Sets the retry count (`None`: until the timeout).
+    #[must_use]
+    pub fn with_retry(mut self, retry: Option<u32>) -> Self {
+        self.retry = retry;
+        self
+    }
+
     /// Sets mandatory delivery.
     #[must_use]
     pub fn with_mandatory(mut self, mandatory: bool) -> Self {

@@ -84,10 +84,23 @@ impl Peer {
 
     /// Starts `tests/python/<script> args...` with the virtualenv's Python.
     pub fn python(env: &InteropEnv, script: &str, args: &[&str]) -> Self {
+        Self::python_with_env(env, script, args, &[])
+    }
+
+    /// [`python`](Self::python) with environment variables set for the peer (e.g.
+    /// `OSLO_LOCK_PATH`, which oslo's queue manager needs for its lock).
+    pub fn python_with_env(env: &InteropEnv, script: &str, args: &[&str], vars: &[(&str, &str)]) -> Self {
         let script_path = env.script(script);
-        let mut all = vec![script_path.to_str().expect("a UTF-8 path")];
-        all.extend_from_slice(args);
-        Self::spawn(script, &env.python, &all, &env.root)
+        let mut command = Command::new(&env.python);
+        command
+            .arg(&script_path)
+            .args(args)
+            .current_dir(&env.root)
+            .env("PYTHONUNBUFFERED", "1")
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .env_remove("COURIER_TRANSPORT_URL")
+            .envs(vars.iter().copied());
+        Self::start(script, command)
     }
 
     /// The process id.

@@ -5,6 +5,9 @@
 //! built, then `kombu_failover_strategy=round-robin` (the default) tries the hosts in that order,
 //! one after the other, while `shuffle` picks a random host for every attempt.
 //!
+//! `heartbeat_timeout_threshold` is the heartbeat courier asks for; `0` turns heartbeats off
+//! on both sides, as oslo does (see `heartbeat_off`).
+//!
 //! TLS (`ssl=true`) goes through rustls and always verifies the broker's certificate and host
 //! name: against the system's trust store plus the CA in `ssl_ca_file` when given. (oslo skips
 //! verification when `ssl_ca_file` is empty; courier does not.) `ssl_cert_file` and
@@ -177,15 +180,17 @@ impl Broker {
         );
         let properties = ConnectionProperties::default().with_connection_name(name.into());
         let tls = self.tls.is_some();
-        let runtime = lapin::runtime::default_runtime().map_err(|error| ConnectError::new(error, tls))?;
         let uri = self.uri(endpoint);
         let config = self.tls.clone().unwrap_or_default();
-        match tokio::time::timeout(
-            CONNECT_TIMEOUT,
-            Connection::connect_uri_with_config(uri, properties, config, runtime),
-        )
-        .await
-        {
+        let connect = async {
+            if self.options.heartbeat_timeout_threshold == 0 {
+                crate::heartbeat_off::connect(uri, properties, config).await
+            } else {
+                let runtime = lapin::runtime::default_runtime()?;
+                Connection::connect_uri_with_config(uri, properties, config, runtime).await
+            }
+        };
+        match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
             Ok(Ok(connection)) => {
                 tracing::debug!(broker = %endpoint, vhost = %self.vhost, purpose, "connected to the broker");
                 Ok(connection)

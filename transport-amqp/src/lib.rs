@@ -7,7 +7,10 @@
 //!   `openstack` unless configured), the queues `<topic>` and `<topic>.<server>`, the fanout
 //!   exchange `<topic>_fanout` with one `<topic>_fanout_<uuid hex>` queue per server, one
 //!   `reply_<uuid hex>` queue per transport, notification queues `<topic>.<priority>` and pool
-//!   queues, with oslo's flags and arguments so Python peers never see a `406`.
+//!   queues, with oslo's flags and arguments so Python peers never see a `406`; oslo's
+//!   variants of it: quorum queues, stable names (`use_queue_manager`), one stream per topic
+//!   for fanout (`rabbit_stream_fanout`), and the non-durable fallback when an exchange or
+//!   queue exists non-durable.
 //! - **Connections**: one for publishing (publisher confirms; `mandatory` returns become
 //!   [`TransportError::Undeliverable`]), one per listener (with `basic.qos` prefetch), one for the
 //!   reply queue. Each reconnects with oslo's backoff after a broker restart or a cut connection
@@ -46,9 +49,11 @@
 #![deny(missing_docs)]
 
 mod connection;
+mod heartbeat_off;
 mod listener;
 mod options;
 mod publisher;
+mod qmanager;
 mod replies;
 mod supervisor;
 mod topology;
@@ -169,7 +174,7 @@ impl RabbitTransport {
         let (closing, closing_rx) = watch::channel(false);
         let publisher = Publisher::new(broker.clone(), closing_rx.clone());
         publisher.connect().await?;
-        let replies = ReplyHub::new(broker.clone(), topology.clone(), closing_rx);
+        let replies = ReplyHub::new(broker.clone(), topology.clone(), closing_rx)?;
         Ok(Self {
             url,
             control_exchange: config.control_exchange,
@@ -273,7 +278,7 @@ impl Transport for RabbitTransport {
         }
         let (exchange, routing_key) = self.request_route(target)?;
         let deadline = Instant::now() + options.timeout;
-        self.replies.ready(deadline).await?;
+        self.replies.ready(deadline, options.retry).await?;
         let msg_id = request.msg_id.get_or_insert_with(wire::new_id).clone();
         request.reply_q = Some(self.replies.queue_name().to_owned());
         request.unique_id = Some(wire::new_id());
@@ -289,7 +294,7 @@ impl Transport for RabbitTransport {
             headers: options.headers.clone(),
         };
         tracing::debug!(%msg_id, exchange = %message.exchange_name, routing_key = %message.routing_key, "sending call");
-        self.publisher.publish(&message, deadline).await?;
+        self.publisher.publish_with_retry(&message, deadline, options.retry).await?;
         Ok(pending)
     }
 
@@ -311,7 +316,8 @@ impl Transport for RabbitTransport {
             mandatory: options.mandatory,
             headers: options.headers.clone(),
         };
-        self.publisher.publish(&message, Instant::now() + options.timeout.unwrap_or(PUBLISH_TIMEOUT)).await
+        let deadline = Instant::now() + options.timeout.unwrap_or(PUBLISH_TIMEOUT);
+        self.publisher.publish_with_retry(&message, deadline, options.retry).await
     }
 
     async fn reply(&self, reply_q: &str, mut reply: Reply) -> Result<(), TransportError> {
@@ -399,7 +405,7 @@ impl Transport for RabbitTransport {
         let server = target.server.as_deref().filter(|s| !s.is_empty()).ok_or_else(|| {
             TransportError::InvalidTarget("an RPC server target needs a server name".into())
         })?;
-        let subscriptions = self.topology.rpc_server(self.exchange_of(target), topic, server);
+        let subscriptions = self.topology.rpc_server(self.exchange_of(target), topic, server)?;
         self.start_listener(Kind::Rpc, subscriptions, options).await
     }
 
@@ -431,6 +437,7 @@ impl Transport for RabbitTransport {
                 Some(_) => {}
                 None => subscriptions.push(Subscription {
                     delete_on_close: tap.is_some(),
+                    stream_offset: None,
                     queue,
                     exchange,
                     routing_keys: vec![key],

@@ -35,7 +35,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::connection::{Broker, until_closing};
 use crate::publisher::connection_error;
 use crate::supervisor::{Lost, Served, Session, StopSignal, supervise};
-use crate::topology::{self, Subscription, Topology};
+use crate::topology::{self, StreamOffset, Subscription, Topology};
 
 /// How many `_unique_id`s a listener remembers (oslo remembers 16).
 pub const DEDUPE_WINDOW: usize = 256;
@@ -165,13 +165,34 @@ async fn setup(
     subscriptions: &[Subscription],
     prefetch: u16,
 ) -> lapin::Result<(Channel, SelectAll<Consumer>, Vec<String>)> {
-    let channel = connection.create_channel().await?;
-    channel.basic_qos(prefetch.max(1), BasicQosOptions::default()).await?;
+    let open_channel = || async {
+        let channel = connection.create_channel().await?;
+        channel.basic_qos(prefetch.max(1), BasicQosOptions::default()).await?;
+        lapin::Result::Ok(channel)
+    };
+    let mut channel = open_channel().await?;
     let mut consumers = SelectAll::new();
     let mut tags = Vec::new();
     let mut consumed = HashSet::new();
     for subscription in subscriptions {
-        topology::declare_subscription(&channel, subscription).await?;
+        match topology::declare_subscription(&channel, subscription).await {
+            Err(error)
+                if topology::is_durable_mismatch(&error) && subscription.non_durable() != *subscription =>
+            {
+                // oslo's fallback: the exchange or queue exists non-durable (another service
+                // declared it first); declare both non-durable, on a fresh channel since the
+                // broker closed this one.
+                tracing::warn!(
+                    queue = %subscription.queue.name,
+                    exchange = %subscription.exchange.name,
+                    "the queue could not be declared, probably because of conflicting configurations \
+                     ({error}); declaring it and its exchange non-durable"
+                );
+                channel = open_channel().await?;
+                topology::declare_subscription(&channel, &subscription.non_durable()).await?;
+            }
+            result => result?,
+        }
     }
     for subscription in subscriptions {
         if !consumed.insert(subscription.queue.name.clone()) {
@@ -183,7 +204,7 @@ async fn setup(
                 subscription.queue.name.as_str().into(),
                 tag.as_str().into(),
                 BasicConsumeOptions::default(),
-                topology.consumer_arguments(),
+                topology.consumer_arguments(subscription.stream_offset),
             )
             .await?;
         consumers.push(consumer);
@@ -405,6 +426,7 @@ impl Session for Listening {
                 }
                 delivery = current.consumers.next() => match delivery {
                     Some(Ok(delivery)) => {
+                        self.setup.track_stream_offset(&delivery);
                         // Reserve first so a close while the listener is full can still
                         // hand this delivery back.
                         let permit = tokio::select! {
@@ -422,7 +444,12 @@ impl Session for Listening {
                         permit.send(delivery);
                     }
                     Some(Err(error)) => break Some(Lost::by(error)),
-                    None => break Some(Lost::because("the broker cancelled a consumer (queue deleted?)")),
+                    None => {
+                        // oslo starts over at the stream's last chunk after a cancel (the
+                        // stream may have been deleted and made anew).
+                        self.setup.reset_stream_offsets();
+                        break Some(Lost::because("the broker cancelled a consumer (queue deleted?)"));
+                    }
                 },
             }
         };
@@ -440,6 +467,40 @@ impl Session for Listening {
 }
 
 impl ListenSetup {
+    /// A stream delivery (`rabbit_stream_fanout`) moves its subscription's next offset past it,
+    /// from the `x-stream-offset` header the broker adds, as oslo's consumer does.
+    fn track_stream_offset(&mut self, delivery: &lapin::message::Delivery) {
+        let Some(subscription) = self
+            .subscriptions
+            .iter_mut()
+            .find(|s| s.stream_offset.is_some() && s.exchange.name == delivery.exchange.as_str())
+        else {
+            return;
+        };
+        let offset = delivery
+            .properties
+            .headers()
+            .as_ref()
+            .and_then(|headers| headers.inner().get("x-stream-offset"))
+            .and_then(|value| match value {
+                AMQPValue::LongLongInt(n) => Some(*n),
+                AMQPValue::LongInt(n) => Some(i64::from(*n)),
+                AMQPValue::LongUInt(n) => Some(i64::from(*n)),
+                _ => None,
+            });
+        if let Some(offset) = offset {
+            subscription.stream_offset = Some(StreamOffset::Next(offset.saturating_add(1)));
+        }
+    }
+
+    fn reset_stream_offsets(&mut self) {
+        for subscription in &mut self.subscriptions {
+            if subscription.stream_offset.is_some() {
+                subscription.stream_offset = Some(StreamOffset::Last);
+            }
+        }
+    }
+
     /// `Listener::close`: cancel the consumers, tell the listener, then keep the channel open
     /// (so messages already handed up can still be acked) until the listener or the transport
     /// goes away.

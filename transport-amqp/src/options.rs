@@ -4,9 +4,8 @@
 //! aliases). Options that mean something here are applied; options that change nothing in
 //! courier (connection pools, `heartbeat_rate`, ...) are accepted with one warning; names oslo
 //! does not know, and topology-changing options courier does not implement set to a
-//! non-default value (`rabbit_stream_fanout`, `use_queue_manager`, `rabbit_ha_queues`,
-//! `kombu_compression`), are refused: declaring a different topology than the Python peers
-//! would only end in `406 PRECONDITION_FAILED` later.
+//! non-default value (`rabbit_ha_queues`, `kombu_compression`), are refused: declaring a
+//! different topology than the Python peers would only end in `406 PRECONDITION_FAILED` later.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
@@ -146,8 +145,9 @@ rabbit_options! {
     #[derive(Clone, Debug, PartialEq)]
     #[non_exhaustive]
     pub struct RabbitOptions {
-        /// AMQP heartbeat timeout in seconds (60). `0` asks for no heartbeat, but lapin then
-        /// follows the broker's value.
+        /// AMQP heartbeat timeout in seconds (60); the lower of this and the broker's value is
+        /// used. `0` turns heartbeats off on both sides, as oslo does, whatever the broker
+        /// proposes.
         heartbeat_timeout_threshold: u16 = 60, oslo "60", |n, v| parse_int(n, v, 0);
         /// Prefetch of every consumer when > 0; overrides the listener's own prefetch (0).
         rabbit_qos_prefetch_count: u16 = 0, oslo "0", |n, v| parse_int(n, v, 0);
@@ -197,6 +197,18 @@ rabbit_options! {
         enable_cancel_on_failover: bool = false, oslo "false", parse_bool;
         /// Publish replies with `mandatory` so a missing reply queue is noticed (true).
         direct_mandatory_flag: bool = true, oslo "true", parse_bool;
+        /// Stable reply and fanout queue names per service, `<hostname>:<processname>:<n>`
+        /// (oslo's queue manager; see below) instead of random ones (false).
+        use_queue_manager: bool = false, oslo "false", parse_bool;
+        /// The host name in the queue manager's names (the host's name when empty).
+        hostname: Option<String> = None, oslo "", parse_name;
+        /// The process name in the queue manager's names (the program's file name when empty).
+        processname: Option<String> = None, oslo "", parse_name;
+        /// One shared stream queue `<topic>_fanout` (`x-queue-type: stream`) per topic instead of
+        /// a fanout queue per server (false); needs `rabbit_qos_prefetch_count` > 0 and
+        /// `rabbit_transient_quorum_queue`, as in oslo. `rabbit_transient_queues_ttl` becomes the
+        /// stream's `x-max-age`.
+        rabbit_stream_fanout: bool = false, oslo "false", parse_bool;
         /// courier's own: the largest body a listener decodes, in bytes
         /// ([`DEFAULT_MAX_MESSAGE_SIZE`]); a larger one is handed up undecoded as
         /// [`WireError::TooLarge`](courier_runtime::wire::WireError::TooLarge), which servers and
@@ -212,14 +224,10 @@ rabbit_options! {
         ssl_enforce_fips_mode = "false": "it has no effect in oslo either",
         heartbeat_rate = "3": "lapin sends heartbeats from its I/O loop",
         heartbeat_in_pthread = "false": "courier has no eventlet",
-        hostname = "": "only used by the queue manager",
-        processname = "": "only used by the queue manager",
     }
     unsupported {
         kombu_compression = "",
         rabbit_ha_queues = "false",
-        use_queue_manager = "false",
-        rabbit_stream_fanout = "false",
     }
 }
 
@@ -275,6 +283,16 @@ fn parse_float(name: &str, value: &str, min: f64, max: f64) -> Result<f64, Trans
 fn parse_path(_name: &str, value: &str) -> Result<Option<PathBuf>, TransportError> {
     let value = value.trim();
     Ok((!value.is_empty()).then(|| PathBuf::from(value)))
+}
+
+fn parse_name(name: &str, value: &str) -> Result<Option<String>, TransportError> {
+    let value = value.trim();
+    if value.contains('/') {
+        return Err(invalid(format!(
+            "option `{name}` names a file in /dev/shm, so it cannot hold `/`: `{value}`"
+        )));
+    }
+    Ok((!value.is_empty()).then(|| value.to_owned()))
 }
 
 fn parse_failover_strategy(name: &str, value: &str) -> Result<FailoverStrategy, TransportError> {
@@ -350,14 +368,18 @@ impl RabbitOptions {
                 }
             }
         }
+        if options.rabbit_stream_fanout && options.rabbit_qos_prefetch_count == 0 {
+            return Err(invalid(
+                "rabbit_stream_fanout needs rabbit_qos_prefetch_count to be set to a value greater than 0",
+            ));
+        }
+        if options.rabbit_stream_fanout && !options.rabbit_transient_quorum_queue {
+            return Err(invalid(
+                "rabbit_stream_fanout needs rabbit_transient_quorum_queue to be set to true",
+            ));
+        }
         if options.ssl_cert_file.is_some() != options.ssl_key_file.is_some() {
             return Err(invalid("`ssl_cert_file` and `ssl_key_file` must be given together"));
-        }
-        if options.heartbeat_timeout_threshold == 0 {
-            warn_once(
-                "heartbeat_timeout_threshold=0",
-                "lapin cannot turn heartbeats off; the broker's heartbeat timeout is used",
-            );
         }
         Ok(options)
     }
@@ -447,7 +469,7 @@ mod tests {
             assert!(result.is_ok(), "{query}: {:?}", result.err());
         }
         // Ignored options accept any value.
-        assert!(parse("rpc_conn_pool_size=5&heartbeat_rate=4&hostname=x&ssl_version=TLSv1_2").is_ok());
+        assert!(parse("rpc_conn_pool_size=5&heartbeat_rate=4&ssl_version=TLSv1_2").is_ok());
     }
 
     #[test]
@@ -472,16 +494,35 @@ mod tests {
 
     #[test]
     fn unsupported_topology_options_are_refused_unless_default() {
-        for query in [
-            "rabbit_stream_fanout=true",
-            "use_queue_manager=true",
-            "rabbit_ha_queues=true",
-            "kombu_compression=gzip",
-        ] {
+        for query in ["rabbit_ha_queues=true", "kombu_compression=gzip"] {
             let err = parse(query).unwrap_err().to_string();
             assert!(err.contains("topology"), "{query}: {err}");
         }
-        assert!(parse("rabbit_stream_fanout=false&use_queue_manager=0&rabbit_ha_queues=False").is_ok());
+        assert!(parse("rabbit_ha_queues=False&kombu_compression=").is_ok());
+    }
+
+    #[test]
+    fn stream_fanout_needs_a_prefetch_and_transient_quorum_queues_as_in_oslo() {
+        let err = parse("rabbit_stream_fanout=true&rabbit_transient_quorum_queue=true").unwrap_err();
+        assert!(err.to_string().contains("rabbit_qos_prefetch_count"), "{err}");
+        let err = parse("rabbit_stream_fanout=true&rabbit_qos_prefetch_count=5").unwrap_err();
+        assert!(err.to_string().contains("rabbit_transient_quorum_queue"), "{err}");
+        let options =
+            parse("rabbit_stream_fanout=true&rabbit_qos_prefetch_count=5&rabbit_transient_quorum_queue=true")
+                .unwrap();
+        assert!(options.rabbit_stream_fanout);
+    }
+
+    #[test]
+    fn queue_manager_names() {
+        let options = parse("use_queue_manager=true&hostname=node1&processname=nova-api").unwrap();
+        assert!(options.use_queue_manager);
+        assert_eq!(
+            (options.hostname.as_deref(), options.processname.as_deref()),
+            (Some("node1"), Some("nova-api"))
+        );
+        assert_eq!(parse("hostname=&processname=").unwrap().hostname, None);
+        assert!(parse("processname=../etc/x").is_err());
     }
 
     #[test]

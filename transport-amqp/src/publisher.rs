@@ -59,6 +59,10 @@ enum Failure {
     Broken(lapin::Error),
     /// The broker nacked the publish: retry on a fresh channel (see [`Publisher::replace_channel`]).
     Nacked(TransportError),
+    /// A durable exchange exists non-durable (`inequivalent arg 'durable'`): declare it
+    /// non-durable on a fresh channel and publish, as oslo's `_publish` does. (A non-durable
+    /// one that exists durable stays a conflict: declaring it again would change nothing.)
+    DurableMismatch(lapin::Error),
     /// Final.
     Final(TransportError),
     /// No broker answered one round of connection attempts (retried only under a retry count).
@@ -190,23 +194,43 @@ impl Publisher {
         let attempt = || async {
             let remaining = deadline.saturating_duration_since(Instant::now());
             let result = tokio::time::timeout(remaining, async {
-                let (channel, declared) =
+                let channel = || async {
                     self.channel(deadline, retry.is_none()).await.map_err(|error| match error {
                         TransportError::Connection { .. } if retry.is_some() => Failure::Unreachable(error),
                         error => Failure::Final(error),
-                    })?;
-                let published = attempt_publish(&channel, &declared, message).await;
-                match &published {
+                    })
+                };
+                let (mut current, mut declared) = channel().await?;
+                let mut result = attempt_publish(&current, &declared, message).await;
+                if let (Err(Failure::DurableMismatch(error)), Some(exchange)) = (&result, &message.exchange) {
+                    tracing::warn!(
+                        exchange = %exchange.name,
+                        "force creating a non durable exchange: {error}"
+                    );
+                    // The broker closed the channel with its 406; the next one is fresh.
+                    (current, declared) = channel().await?;
+                    let non_durable = ExchangeSpec { durable: false, ..exchange.clone() };
+                    topology::declare_exchange(&current, &non_durable).await.map_err(classify)?;
+                    declared
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(format!("exchange:{}", exchange.name));
+                    result = attempt_publish(&current, &declared, message).await;
+                }
+                match &result {
                     Err(Failure::Broken(_)) => declared.lock().unwrap_or_else(|e| e.into_inner()).clear(),
-                    Err(Failure::Nacked(_)) => self.replace_channel(&channel).await,
+                    Err(Failure::Nacked(_)) => self.replace_channel(&current).await,
                     _ => {}
                 }
-                published
+                result
             })
             .await;
             match result {
                 Ok(Ok(())) => Ok(()),
                 Ok(Err(Failure::Final(error))) => Err(Failed::Final(error)),
+                Ok(Err(Failure::DurableMismatch(error))) => {
+                    Err(Failed::Final(TransportError::refused(error.to_string(), error)))
+                }
                 Ok(Err(Failure::Broken(error))) => Err(Failed::Retry(connection_error(
                     &format!(
                         "cannot publish to exchange `{}` with routing key `{}`",
@@ -301,7 +325,18 @@ async fn attempt_publish(
     if let Some(exchange) = &message.exchange {
         let key = format!("exchange:{}", exchange.name);
         if !is_declared(&key) {
-            topology::declare_exchange(channel, exchange).await.map_err(classify)?;
+            topology::declare_exchange(channel, exchange).await.map_err(|error| {
+                // Notifications declare their default queue on the exchange too, which oslo does
+                // (first) without the fallback: they fail as oslo's do.
+                if exchange.durable
+                    && message.default_queue.is_none()
+                    && topology::is_durable_mismatch(&error)
+                {
+                    Failure::DurableMismatch(error)
+                } else {
+                    classify(error)
+                }
+            })?;
             mark(key);
         }
         if let Some(queue) = &message.default_queue {
@@ -312,6 +347,7 @@ async fn attempt_publish(
                     exchange: exchange.clone(),
                     routing_keys: vec![message.routing_key.clone()],
                     delete_on_close: false,
+                    stream_offset: None,
                 };
                 topology::declare_subscription(channel, &subscription).await.map_err(classify)?;
                 mark(key);

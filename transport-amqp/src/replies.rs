@@ -61,6 +61,8 @@ pub(crate) struct ReplyHub {
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Why the last attempt to set up the reply consumer failed.
     last_error: Mutex<Option<Arc<TransportError>>>,
+    /// Failed attempts to set up the reply consumer since it last consumed.
+    failures: watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for ReplyHub {
@@ -70,9 +72,13 @@ impl std::fmt::Debug for ReplyHub {
 }
 
 impl ReplyHub {
-    pub(crate) fn new(broker: Arc<Broker>, topology: Topology, closing: watch::Receiver<bool>) -> Arc<Self> {
-        let queue = topology.reply_queue();
-        Arc::new(Self {
+    pub(crate) fn new(
+        broker: Arc<Broker>,
+        topology: Topology,
+        closing: watch::Receiver<bool>,
+    ) -> Result<Arc<Self>, TransportError> {
+        let queue = topology.reply_queue()?;
+        Ok(Arc::new(Self {
             broker,
             topology,
             queue,
@@ -81,7 +87,8 @@ impl ReplyHub {
             closing,
             task: Mutex::default(),
             last_error: Mutex::default(),
-        })
+            failures: watch::Sender::new(0),
+        }))
     }
 
     /// The reply queue's name (`reply_<uuid4 hex>`).
@@ -89,8 +96,14 @@ impl ReplyHub {
         &self.queue.name
     }
 
-    /// Starts the reply consumer if needed and waits until it consumes (or `deadline`).
-    pub(crate) async fn ready(self: &Arc<Self>, deadline: Instant) -> Result<(), TransportError> {
+    /// Starts the reply consumer if needed and waits until it consumes, or `deadline` passes, or
+    /// (with `retry = Some(n)`, the call's oslo `retry`) `n` more attempts to set it up failed
+    /// after the first: a call that may not retry does not wait for a broker that is away.
+    pub(crate) async fn ready(
+        self: &Arc<Self>,
+        deadline: Instant,
+        retry: Option<u32>,
+    ) -> Result<(), TransportError> {
         {
             let mut task = self.task.lock().unwrap_or_else(|e| e.into_inner());
             if task.is_none() && *self.state.borrow() == State::Idle {
@@ -99,25 +112,52 @@ impl ReplyHub {
             }
         }
         let mut state = self.state.subscribe();
-        let waited =
-            tokio::time::timeout_at(deadline, state.wait_for(|s| matches!(s, State::Ready | State::Closed)));
-        match waited.await {
-            Ok(Ok(state)) if *state == State::Ready => Ok(()),
-            Ok(_) => Err(TransportError::Closed),
+        let mut failures = self.failures.subscribe();
+        let give_up = retry.map(|n| {
+            // A consumer already failing has made this call's first attempt.
+            let start = *failures.borrow_and_update();
+            start + u64::from(n) + u64::from(start == 0)
+        });
+        let out_of_retries = async {
+            match give_up {
+                Some(limit) => {
+                    let _ = failures.wait_for(|failed| *failed >= limit).await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        let ready = async {
+            tokio::select! {
+                state = state.wait_for(|s| matches!(s, State::Ready | State::Closed)) => {
+                    Some(state.is_ok_and(|state| *state == State::Ready))
+                }
+                () = out_of_retries => None,
+            }
+        };
+        let queue = &self.queue.name;
+        let last_error = || self.last_error.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        match tokio::time::timeout_at(deadline, ready).await {
+            Ok(Some(true)) => Ok(()),
+            Ok(Some(false)) => Err(TransportError::Closed),
+            Ok(None) => Err(TransportError::Connection {
+                reason: format!(
+                    "the reply queue `{queue}` could not be set up within the call's {} retries{}",
+                    retry.unwrap_or_default(),
+                    last_error().map(|last| format!(" ({last})")).unwrap_or_default()
+                ),
+                source: last_error().map(|last| Box::new(last) as _),
+            }),
             // Past the deadline: a connection failure if one was seen, else the broker was
             // only slow and the call timed out.
-            Err(_) => {
-                let queue = &self.queue.name;
-                Err(match self.last_error.lock().unwrap_or_else(|e| e.into_inner()).clone() {
-                    Some(last) => TransportError::Connection {
-                        reason: format!(
-                            "the reply queue `{queue}` could not be set up before the call's timeout ({last})"
-                        ),
-                        source: Some(Box::new(last)),
-                    },
-                    None => TransportError::TimedOut(format!("the reply queue `{queue}` was set up")),
-                })
-            }
+            Err(_) => Err(match last_error() {
+                Some(last) => TransportError::Connection {
+                    reason: format!(
+                        "the reply queue `{queue}` could not be set up before the call's timeout ({last})"
+                    ),
+                    source: Some(Box::new(last)),
+                },
+                None => TransportError::TimedOut(format!("the reply queue `{queue}` was set up")),
+            }),
         }
     }
 
@@ -165,7 +205,7 @@ impl ReplyHub {
                 self.queue.name.as_str().into(),
                 "1".into(),
                 BasicConsumeOptions::default(),
-                self.topology.consumer_arguments(),
+                self.topology.consumer_arguments(None),
             )
             .await
     }
@@ -187,6 +227,7 @@ impl ReplyHub {
         };
         let error = Arc::new(error);
         *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(error.clone());
+        self.failures.send_modify(|failed| *failed += 1);
         TransportError::Connection { reason, source: Some(Box::new(error)) }
     }
 
@@ -323,6 +364,7 @@ impl Session for ReplyConsumer {
     ) -> Served {
         let hub = &self.0;
         tracing::debug!(queue = %hub.queue.name, "reply consumer ready");
+        hub.failures.send_replace(0);
         hub.state.send_replace(State::Ready);
         let Some(lost) = hub.consume(&connection, &mut consumer, closing).await else {
             return Served::Stopped;

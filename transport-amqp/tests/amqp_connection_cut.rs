@@ -11,6 +11,7 @@ use courier_runtime::{
     target::Target,
     transport::{CallOptions, ListenOptions, Listener, SendOptions, Transport},
 };
+use courier_test_support::broker::Raw;
 use courier_test_support::wire::{call_request, next_request, request};
 use courier_test_support::{broker, unique, within};
 use serde_json::json;
@@ -131,4 +132,51 @@ async fn an_unacknowledged_request_comes_back_after_a_cut() {
     assert!(held.delivery.ack().await.is_err(), "the first delivery died with its channel");
     listener.close().await;
     transport.cleanup().await;
+}
+
+/// `rabbit_stream_fanout`: after a cut, the stream consumer resumes just after the last message
+/// it received (oslo's `next_stream_offset`), not at the stream's last chunk: nothing is handed
+/// up twice (these messages carry no `_unique_id` the duplicate window could catch) and nothing
+/// published meanwhile is skipped.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stream_fanout_consumer_resumes_after_its_last_message() {
+    let _turn = ONE_CUT_AT_A_TIME.lock().await;
+    let (transport, _) = broker::transport_with(
+        "rabbit_stream_fanout=true&rabbit_transient_quorum_queue=true&rabbit_qos_prefetch_count=10\
+         &rabbit_retry_interval=1&rabbit_retry_backoff=0&kombu_reconnect_delay=0",
+    )
+    .await;
+    let topic = unique("stream-cut");
+    let stream = format!("{topic}_fanout");
+    let mut listener =
+        transport.listen(&Target::new(&topic).with_server("s"), &ListenOptions::default()).await.unwrap();
+    let raw = Raw::connect().await;
+    let body =
+        |n: u32| courier_runtime::wire::encode_envelope(&request("echo", json!({"n": n})).into_message());
+    let expect = async |listener: &mut Box<dyn Listener>, n: u32| {
+        let (received, incoming) = next_request(listener).await;
+        incoming.delivery.ack().await.unwrap();
+        assert_eq!(received.args["n"], n, "message {n} next on the stream");
+    };
+    for n in 0..3 {
+        raw.publish(&stream, &topic, &body(n)).await;
+    }
+    for n in 0..3 {
+        expect(&mut listener, n).await;
+    }
+
+    let cut = tokio::task::spawn_blocking(cut_our_connections).await.unwrap();
+    assert!(cut >= 2, "expected to cut the publisher's and the listener's connections, cut {cut}");
+    for n in 3..6 {
+        raw.publish(&stream, &topic, &body(n)).await;
+    }
+    for n in 3..6 {
+        expect(&mut listener, n).await;
+    }
+
+    listener.close().await;
+    transport.cleanup().await;
+    // Streams never expire: remove this one.
+    let _ = raw.channel.queue_delete(stream.as_str().into(), Default::default()).await;
+    raw.close().await;
 }
