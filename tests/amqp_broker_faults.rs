@@ -117,11 +117,9 @@ async fn calls_and_durable_casts_survive_stop_app_closed_connections_and_a_kill(
         .unwrap();
     server.start().await.unwrap();
     let client = RpcClient::new(client_transport.clone(), Target::new(&topic)).with_timeout(CALL_TIMEOUT);
-    let mut python = Peer::python(
-        &env,
-        "rpc_client.py",
-        &["--url", &broker.url(), "--topic", &topic, "--rabbit-option", "amqp_durable_queues=true"],
-    );
+    // oslo reads driver options from the URL's query too (its ConfigOptsProxy).
+    let python_url = broker.url_with("amqp_durable_queues=true");
+    let mut python = Peer::python(&env, "rpc_client.py", &["--url", &python_url, "--topic", &topic]);
     python.ready().await;
 
     let stop = Arc::new(AtomicBool::new(false));

@@ -37,13 +37,6 @@ def arg_parser(description):
         help="transport URL (default: $COURIER_TRANSPORT_URL or %s)" % DEFAULT_URL,
     )
     parser.add_argument("--exchange", help="control exchange (default: openstack)")
-    parser.add_argument(
-        "--rabbit-option",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="an [oslo_messaging_rabbit] option, e.g. amqp_durable_queues=true (repeatable)",
-    )
     return parser
 
 
@@ -56,16 +49,6 @@ def setup(args):
     cfg.CONF([], project="courier-interop", default_config_files=[], default_config_dirs=[])
     if args.exchange:
         oslo_messaging.set_transport_defaults(control_exchange=args.exchange)
-    if args.rabbit_option:
-        # The driver registers its options only when a transport is built; register them now
-        # to override them (oslo.config converts each value with the option's type).
-        from oslo_messaging._drivers import amqp, impl_rabbit
-
-        cfg.CONF.register_opts(amqp.amqp_opts, group="oslo_messaging_rabbit")
-        cfg.CONF.register_opts(impl_rabbit.rabbit_opts, group="oslo_messaging_rabbit")
-        for option in args.rabbit_option:
-            name, _, value = option.partition("=")
-            cfg.CONF.set_override(name, value, group="oslo_messaging_rabbit")
     url = oslo_messaging.TransportURL.parse(cfg.CONF, args.url)
     for host in url.hosts:
         if host.hostname not in LOOPBACK:
