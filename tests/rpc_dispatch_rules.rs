@@ -140,3 +140,49 @@ async fn the_ping_method_answers_pong() {
     assert_eq!(call(&client, "oslo_rpc_server_ping", json!({})).await.unwrap(), "pong");
     server.wait().await;
 }
+
+/// Answers with the namespace it was given, to tell two copies apart.
+struct Named(&'static str);
+
+#[rpc_endpoint(namespace = "compiled", version = "1.0")]
+impl Named {
+    async fn which(&self) -> &'static str {
+        self.0
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_target_given_at_run_time_replaces_the_macros() {
+    let topic = unique("endpoint-target");
+    let transport = courier::connect("fake://").await.unwrap();
+    let server = RpcServer::builder(transport.clone(), Target::new(&topic).with_server("s1"))
+        .endpoint_with_target(
+            Named("baremetal"),
+            Target::default().with_namespace("baremetal").with_version(Version::new(1, 4)),
+        )
+        // No namespace and no version: oslo's null namespace at 1.0.
+        .endpoint_with_target(Named("null"), Target::default())
+        .build()
+        .unwrap();
+    server.start().await.unwrap();
+    let client = RpcClient::new(transport, Target::new(&topic)).with_timeout(PATIENCE);
+    let at = |namespace: Option<&str>, version: &str| {
+        let prepared = client.prepare().with_version(version.parse().unwrap());
+        match namespace {
+            Some(namespace) => prepared.with_namespace(namespace),
+            None => prepared,
+        }
+    };
+    for version in ["1.0", "1.4"] {
+        assert_eq!(call(&at(Some("baremetal"), version), "which", json!({})).await.unwrap(), "baremetal");
+    }
+    assert_eq!(call(&at(None, "1.0"), "which", json!({})).await.unwrap(), "null");
+    // The macro's namespace is replaced, not added; versions beyond the target's are refused.
+    for (namespace, version) in [(Some("compiled"), "1.0"), (Some("baremetal"), "1.5"), (None, "1.1")] {
+        match call(&at(namespace, version), "which", json!({})).await {
+            Err(Error::UnsupportedVersion { .. }) => {}
+            other => panic!("{namespace:?} {version}: expected UnsupportedVersion, got {other:?}"),
+        }
+    }
+    server.wait().await;
+}

@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use crate::context::Context;
 use crate::endpoint::{Endpoint, EndpointInfo, Invocation, MethodInfo, MethodKind};
-use crate::target::Version;
+use crate::target::{Target, Version};
 use crate::wire::{Failure, Request};
 
 /// The version an endpoint (or a request) without one has.
@@ -93,20 +93,43 @@ impl std::fmt::Debug for Route {
 /// Endpoints tried in order, as oslo's `RPCDispatcher`.
 #[derive(Clone, Default)]
 pub(crate) struct Dispatcher {
-    endpoints: Vec<Arc<dyn Endpoint>>,
+    endpoints: Vec<Served>,
     policy: AccessPolicy,
+}
+
+/// An endpoint and the namespace and version it serves: its table's (the macro's arguments),
+/// or those of a target given when the server is built (oslo's `endpoint.target`).
+#[derive(Clone)]
+pub(crate) struct Served {
+    endpoint: Arc<dyn Endpoint>,
+    namespace: Option<String>,
+    version: Option<Version>,
+}
+
+impl Served {
+    /// `endpoint` at the namespace and version of its table.
+    pub(crate) fn new(endpoint: Arc<dyn Endpoint>) -> Self {
+        let info = endpoint.info();
+        Self { namespace: info.namespace.map(str::to_owned), version: info.version, endpoint }
+    }
+
+    /// `endpoint` at `target`'s namespace and version instead, each `None` when the target has
+    /// none (as oslo's `endpoint.target` replaces the default target whole).
+    pub(crate) fn at(endpoint: Arc<dyn Endpoint>, target: &Target) -> Self {
+        Self { endpoint, namespace: target.namespace.clone(), version: target.version }
+    }
 }
 
 impl std::fmt::Debug for Dispatcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.endpoints.iter().map(|e| e.info().type_name)).finish()
+        f.debug_list().entries(self.endpoints.iter().map(|served| served.endpoint.info().type_name)).finish()
     }
 }
 
 impl Dispatcher {
     /// A dispatcher over `endpoints`, tried in order.
     #[must_use]
-    pub(crate) fn new(endpoints: Vec<Arc<dyn Endpoint>>) -> Self {
+    pub(crate) fn new(endpoints: Vec<Served>) -> Self {
         Self { endpoints, policy: AccessPolicy::Default }
     }
 
@@ -120,7 +143,7 @@ impl Dispatcher {
     /// Adds oslo's `oslo_rpc_server_ping` method (null namespace, version 1.0), answering "pong".
     #[must_use]
     pub(crate) fn with_ping(mut self) -> Self {
-        self.endpoints.push(Arc::new(PingEndpoint));
+        self.endpoints.push(Served::new(Arc::new(PingEndpoint)));
         self
     }
 
@@ -139,17 +162,16 @@ impl Dispatcher {
         // Parsed once per request; one that does not parse is compatible with no endpoint.
         let requested = version.parse::<Version>().ok();
         let mut found_compatible = false;
-        for endpoint in &self.endpoints {
-            let info = endpoint.info();
-            if info.namespace != request.namespace.as_deref()
-                || !requested.is_some_and(|r| info.version.unwrap_or(Version::DEFAULT).accepts(r))
+        for served in &self.endpoints {
+            if served.namespace.as_deref() != request.namespace.as_deref()
+                || !requested.is_some_and(|r| served.version.unwrap_or(Version::DEFAULT).accepts(r))
             {
                 continue;
             }
-            if let Some((index, method)) = info.method(&request.method)
+            if let Some((index, method)) = served.endpoint.info().method(&request.method)
                 && self.policy.allows(method)
             {
-                return Ok(Route { endpoint: Arc::clone(endpoint), index, method });
+                return Ok(Route { endpoint: Arc::clone(&served.endpoint), index, method });
             }
             found_compatible = true;
         }
@@ -227,7 +249,8 @@ mod tests {
     };
 
     fn dispatcher() -> Dispatcher {
-        Dispatcher::new(vec![Arc::new(Fixed(&PLAIN)), Arc::new(Fixed(&NS))]).with_ping()
+        Dispatcher::new(vec![Served::new(Arc::new(Fixed(&PLAIN))), Served::new(Arc::new(Fixed(&NS)))])
+            .with_ping()
     }
 
     fn request(method: &str, namespace: Option<&str>, version: Option<&str>) -> Request {

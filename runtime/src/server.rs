@@ -19,7 +19,7 @@ use crate::consume::{
 };
 use crate::context::CLIENT_TIMEOUT;
 use crate::context::Context;
-use crate::dispatch::{Dispatcher, Route};
+use crate::dispatch::{Dispatcher, Route, Served};
 use crate::endpoint::{Endpoint, Invocation, MethodKind};
 use crate::error::{Error, TransportError};
 use crate::executor::Admission;
@@ -59,7 +59,7 @@ pub const DEFAULT_PREFETCH: u16 = 64;
 pub struct RpcServerBuilder {
     transport: Arc<dyn Transport>,
     target: Target,
-    endpoints: Vec<Arc<dyn Endpoint>>,
+    endpoints: Vec<Served>,
     options: ConsumeOptions,
     ping: bool,
     access_policy: AccessPolicy,
@@ -70,13 +70,34 @@ pub struct RpcServerBuilder {
 impl RpcServerBuilder {
     /// Adds an endpoint; endpoints are tried in the order they were added.
     pub fn endpoint(mut self, endpoint: impl Endpoint) -> Self {
-        self.endpoints.push(Arc::new(endpoint));
+        self.endpoints.push(Served::new(Arc::new(endpoint)));
         self
     }
 
     /// Adds a shared endpoint.
     pub fn endpoint_arc(mut self, endpoint: Arc<dyn Endpoint>) -> Self {
-        self.endpoints.push(endpoint);
+        self.endpoints.push(Served::new(endpoint));
+        self
+    }
+
+    /// Adds an endpoint that serves the namespace and version of `target` instead of those of
+    /// its `#[rpc_endpoint(...)]` arguments (oslo's `endpoint.target`), e.g. one type serving
+    /// two namespaces, or a version read from configuration. Like oslo's, the target replaces
+    /// both: a target without a namespace serves the null namespace, one without a version
+    /// serves `1.0`. Its other fields (topic, server, ...) are not used.
+    ///
+    /// ```
+    /// # fn demo(builder: courier_runtime::server::RpcServerBuilder, endpoint: impl courier_runtime::endpoint::Endpoint) {
+    /// use courier_runtime::target::{Target, Version};
+    ///
+    /// let builder = builder.endpoint_with_target(
+    ///     endpoint,
+    ///     Target::default().with_namespace("baremetal").with_version(Version::new(1, 4)),
+    /// );
+    /// # let _ = builder; }
+    /// ```
+    pub fn endpoint_with_target(mut self, endpoint: impl Endpoint, target: Target) -> Self {
+        self.endpoints.push(Served::at(Arc::new(endpoint), &target));
         self
     }
 
