@@ -9,9 +9,10 @@
 //! on both sides, as oslo does (see `heartbeat_off`).
 //!
 //! TLS (`ssl=true`) goes through rustls and always verifies the broker's certificate and host
-//! name: against the system's trust store plus the CA in `ssl_ca_file` when given. (oslo skips
-//! verification when `ssl_ca_file` is empty; courier does not.) `ssl_cert_file` and
-//! `ssl_key_file` (PEM, PKCS#8 key) present a client certificate.
+//! name: against the system's trust store plus the CA in `ssl_ca_file` when given. oslo 18.3.1
+//! on py-amqp 5 verifies the chain against the system's store too when `ssl_ca_file` is empty,
+//! but then checks no host name (it passes no `server_hostname`); courier always checks it.
+//! `ssl_cert_file` and `ssl_key_file` (PEM, PKCS#8 key) present a client certificate.
 
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
