@@ -7,13 +7,12 @@
 //! broker confirmed is lost (`amqp_durable_queues=true`, persistent messages). The figures are
 //! printed (`--nocapture` shows them).
 
-use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use courier::{Context, RpcClient, RpcServer, Target, rpc_endpoint};
-use courier_test_support::faults::{Outcome, Tally, bounded_call, wait_until};
+use courier::{RpcClient, RpcServer, Target};
+use courier_test_support::faults::{Load, Outcome, Recording, Tally, wait_until};
 use courier_test_support::node::PrivateBroker;
 use courier_test_support::paths::interop_env;
 use courier_test_support::process::Peer;
@@ -29,21 +28,6 @@ const HUNG_AFTER: Duration = Duration::from_secs(20);
 /// Answered calls each caller needs after a fault to count as recovered.
 const ANSWERED_AFTER: usize = 5;
 const COURIER_CALLERS: usize = 2;
-
-struct Service {
-    casts: Arc<Mutex<BTreeSet<u64>>>,
-}
-
-#[rpc_endpoint]
-impl Service {
-    async fn echo(&self, value: u64) -> u64 {
-        value
-    }
-
-    fn record(&self, n: u64) {
-        self.casts.lock().unwrap().insert(n);
-    }
-}
 
 #[derive(Clone, Copy, Debug)]
 enum Fault {
@@ -110,9 +94,9 @@ async fn calls_and_durable_casts_survive_stop_app_closed_connections_and_a_kill(
     // Server and client on transports of their own, as in two processes.
     let server_transport = courier::connect(&url).await.expect("the private broker");
     let client_transport = courier::connect(&url).await.expect("the private broker");
-    let casts = Arc::new(Mutex::new(BTreeSet::new()));
+    let (service, casts) = Recording::new();
     let server = RpcServer::builder(server_transport.clone(), Target::new(&topic).with_server("s1"))
-        .endpoint(Service { casts: Arc::clone(&casts) })
+        .endpoint(service)
         .build()
         .unwrap();
     server.start().await.unwrap();
@@ -122,46 +106,10 @@ async fn calls_and_durable_casts_survive_stop_app_closed_connections_and_a_kill(
     let mut python = Peer::python(&env, "rpc_client.py", &["--url", &python_url, "--topic", &topic]);
     python.ready().await;
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let courier_tally = Arc::new(Tally::default());
+    let load = Load::start(&client, None, COURIER_CALLERS, HUNG_AFTER);
+    let (courier_tally, sent_casts) = (load.calls.clone(), load.sent_casts.clone());
     let python_tally = Arc::new(Tally::default());
-    let next = Arc::new(AtomicU64::new(0));
-    let mut callers = Vec::new();
-    for _ in 0..COURIER_CALLERS {
-        let (client, tally, stop, next) = (client.clone(), courier_tally.clone(), stop.clone(), next.clone());
-        callers.push(tokio::spawn(async move {
-            while !stop.load(Ordering::SeqCst) {
-                let n = next.fetch_add(1, Ordering::SeqCst);
-                let (ctx, args) = (Context::new(), json!({"value": n}));
-                let (outcome, answer) =
-                    bounded_call(HUNG_AFTER, client.call_as::<_, u64>(&ctx, "echo", &args)).await;
-                if let Some(answer) = answer {
-                    assert_eq!(answer, n, "a courier caller got another call's answer");
-                }
-                tally.add(outcome);
-                if outcome != Outcome::Ok {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
-        }));
-    }
-    let python_task = tokio::spawn(python_calls(python, python_tally.clone(), stop.clone()));
-    // Casts: what the broker confirmed (the cast returned Ok) is remembered as sent.
-    let sent_casts = Arc::new(Mutex::new(BTreeSet::new()));
-    let caster = {
-        let (client, stop, sent_casts) = (client.clone(), stop.clone(), sent_casts.clone());
-        tokio::spawn(async move {
-            let mut n = 0_u64;
-            while !stop.load(Ordering::SeqCst) {
-                n += 1;
-                let args = json!({"n": n}).as_object().unwrap().clone();
-                if client.cast(&Context::new(), "record", args).await.is_ok() {
-                    sent_casts.lock().unwrap().insert(n);
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-    };
+    let python_task = tokio::spawn(python_calls(python, python_tally.clone(), load.stop_flag()));
 
     let mut report = Vec::new();
     for fault in [Fault::StopStartApp, Fault::CloseAllConnections, Fault::KillAndRestart] {
@@ -202,11 +150,7 @@ async fn calls_and_durable_casts_survive_stop_app_closed_connections_and_a_kill(
             sent_casts.lock().unwrap().len() - casts_before,
         ));
     }
-    stop.store(true, Ordering::SeqCst);
-    for caller in callers {
-        caller.await.expect("a courier caller");
-    }
-    caster.await.expect("the caster");
+    load.finish().await;
     let mut python = python_task.await.expect("the Python caller");
     python.close_stdin();
 

@@ -5,19 +5,16 @@
 //! answered and notifications consumed after each failover, none hangs past its timeout, and no
 //! cast or notification the broker confirmed is lost. The figures are printed.
 
-use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use courier::{
-    Context, Metadata, NotificationListener, Notifier, RpcClient, RpcServer, Target, notification_endpoint,
-    rpc_endpoint,
+    Metadata, NotificationListener, Notifier, RpcClient, RpcServer, Target, notification_endpoint,
 };
 use courier_test_support::cluster::PrivateCluster;
-use courier_test_support::faults::{Outcome, Tally, bounded_call, wait_until};
+use courier_test_support::faults::{Load, Numbers, Recording, wait_until};
 use courier_test_support::{PATIENCE, unique};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::time::Instant;
 
 /// Each call's timeout; a call not back well after it counts as hung.
@@ -27,22 +24,7 @@ const HUNG_AFTER: Duration = Duration::from_secs(15);
 const CALLS_EACH_SIDE: usize = 20;
 const CALLERS: usize = 3;
 
-struct Service {
-    casts: Arc<Mutex<BTreeSet<u64>>>,
-}
-
-#[rpc_endpoint]
-impl Service {
-    async fn echo(&self, value: u64) -> u64 {
-        value
-    }
-
-    fn record(&self, n: u64) {
-        self.casts.lock().unwrap().insert(n);
-    }
-}
-
-struct Recorder(Arc<Mutex<BTreeSet<u64>>>);
+struct Recorder(Numbers);
 
 #[notification_endpoint]
 impl Recorder {
@@ -80,13 +62,13 @@ async fn calls_casts_and_notifications_survive_losing_the_servers_node() {
     let client_transport = courier::connect_with(&cluster.url_from(1, query), config()).await.unwrap();
 
     let topic = unique("cluster-rpc");
-    let casts = Arc::new(Mutex::new(BTreeSet::new()));
+    let (service, casts) = Recording::new();
     let server = RpcServer::builder(server_transport.clone(), Target::new(&topic).with_server("s1"))
-        .endpoint(Service { casts: Arc::clone(&casts) })
+        .endpoint(service)
         .build()
         .unwrap();
     server.start().await.unwrap();
-    let notified = Arc::new(Mutex::new(BTreeSet::new()));
+    let notified = Numbers::default();
     let notification_topic = unique("cluster-notifications");
     let listener = NotificationListener::builder(server_transport.clone())
         .target(Target::new(&notification_topic))
@@ -99,49 +81,9 @@ async fn calls_casts_and_notifications_survive_losing_the_servers_node() {
     let notifier = Notifier::new(client_transport.clone(), "cluster.test")
         .with_topics([notification_topic.clone()])
         .with_retry(Some(0));
-    let tally = Arc::new(Tally::default());
-    let stop = Arc::new(AtomicBool::new(false));
-    let next = Arc::new(AtomicU64::new(0));
-    let mut load = Vec::new();
-    for _ in 0..CALLERS {
-        let (client, tally, stop, next) = (client.clone(), tally.clone(), stop.clone(), next.clone());
-        load.push(tokio::spawn(async move {
-            while !stop.load(Ordering::SeqCst) {
-                let n = next.fetch_add(1, Ordering::SeqCst);
-                let (ctx, args) = (Context::new(), json!({"value": n}));
-                let (outcome, answer) =
-                    bounded_call(HUNG_AFTER, client.call_as::<_, u64>(&ctx, "echo", &args)).await;
-                if let Some(answer) = answer {
-                    assert_eq!(answer, n, "a caller got another call's answer");
-                }
-                tally.add(outcome);
-                if outcome == Outcome::Failed {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
-        }));
-    }
-    // Casts and notifications: what the broker confirmed is remembered as sent.
-    let sent_casts = Arc::new(Mutex::new(BTreeSet::new()));
-    let sent_notifications = Arc::new(Mutex::new(BTreeSet::new()));
-    {
-        let (client, notifier, stop) = (client.clone(), notifier.clone(), stop.clone());
-        let (sent_casts, sent_notifications) = (sent_casts.clone(), sent_notifications.clone());
-        load.push(tokio::spawn(async move {
-            let mut n = 0_u64;
-            while !stop.load(Ordering::SeqCst) {
-                n += 1;
-                let args = json!({"n": n}).as_object().unwrap().clone();
-                if client.cast(&Context::new(), "record", args).await.is_ok() {
-                    sent_casts.lock().unwrap().insert(n);
-                }
-                if notifier.info(&Context::new(), "cluster.event", json!({"n": n})).await.is_ok() {
-                    sent_notifications.lock().unwrap().insert(n);
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }));
-    }
+    let load = Load::start(&client, Some(notifier), CALLERS, HUNG_AFTER);
+    let tally = load.calls.clone();
+    let (sent_casts, sent_notifications) = (load.sent_casts.clone(), load.sent_notifications.clone());
 
     let flowing = wait_until(PATIENCE, || tally.ok() >= CALLS_EACH_SIDE);
     assert!(flowing.await, "calls are not answered before the kill: {}", tally.counts());
@@ -181,10 +123,7 @@ async fn calls_casts_and_notifications_survive_losing_the_servers_node() {
             tally.counts() - before
         );
     }
-    stop.store(true, Ordering::SeqCst);
-    for task in load {
-        task.await.unwrap();
-    }
+    load.finish().await;
 
     let sent_casts = sent_casts.lock().unwrap().clone();
     let sent_notifications = sent_notifications.lock().unwrap().clone();

@@ -1,6 +1,7 @@
-//! Load under broker faults: how each call of a load ended ([`Tally`], [`Counts`]), a call
-//! bounded so a hung one is counted rather than waited for ([`bounded_call`]), and waiting for
-//! a count to be reached ([`wait_until`]).
+//! Load under broker faults: a service to call and cast to ([`Recording`]), a load of calls,
+//! casts and notifications ([`Load`]) counting how each call ended ([`Tally`], [`Counts`]) and
+//! remembering what the broker confirmed, a call bounded so a hung one is counted rather than
+//! waited for ([`bounded_call`]), and waiting for a count to be reached ([`wait_until`]).
 //!
 //! ```
 //! use std::time::Duration;
@@ -14,12 +15,129 @@
 //! assert_eq!(counts.to_string(), "ok 1, failed 0, timed out 1, hung 0");
 //! ```
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use courier::{Context, Notifier, RpcClient, rpc_endpoint};
+use serde_json::json;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
+
+/// Numbers, shared between the tasks that add them and the test that reads them.
+pub type Numbers = Arc<Mutex<BTreeSet<u64>>>;
+
+/// The service of the fault tests: `echo` answers with its value, the cast `record` remembers
+/// its number.
+pub struct Recording {
+    recorded: Numbers,
+}
+
+impl Recording {
+    /// The service, and the numbers it will have recorded.
+    pub fn new() -> (Self, Numbers) {
+        let recorded = Numbers::default();
+        (Self { recorded: Arc::clone(&recorded) }, recorded)
+    }
+}
+
+#[rpc_endpoint]
+impl Recording {
+    async fn echo(&self, value: u64) -> u64 {
+        value
+    }
+
+    fn record(&self, n: u64) {
+        self.recorded.lock().unwrap().insert(n);
+    }
+}
+
+/// A load on a [`Recording`] service until [`Load::finish`]: callers calling `echo` one call
+/// after another (each bounded by `hung_after`, counted in [`Load::calls`]), and one task
+/// casting `record` and, with a notifier, sending an `info` notification whose payload is
+/// `{"n": n}` every 20 ms. What the broker confirmed is remembered by number.
+pub struct Load {
+    stop: Arc<AtomicBool>,
+    tasks: Vec<JoinHandle<()>>,
+    /// How the calls ended so far.
+    pub calls: Arc<Tally>,
+    /// The casts the broker confirmed.
+    pub sent_casts: Numbers,
+    /// The notifications the broker confirmed.
+    pub sent_notifications: Numbers,
+}
+
+impl Load {
+    /// Starts `callers` callers and the caster on `client` (and `notifier`).
+    pub fn start(
+        client: &RpcClient,
+        notifier: Option<Notifier>,
+        callers: usize,
+        hung_after: Duration,
+    ) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let calls = Arc::new(Tally::default());
+        let (sent_casts, sent_notifications) = (Numbers::default(), Numbers::default());
+        let next = Arc::new(AtomicU64::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..callers {
+            let (client, calls, stop, next) = (client.clone(), calls.clone(), stop.clone(), next.clone());
+            tasks.push(tokio::spawn(async move {
+                while !stop.load(Ordering::SeqCst) {
+                    let n = next.fetch_add(1, Ordering::SeqCst);
+                    let (ctx, args) = (Context::new(), json!({"value": n}));
+                    let (outcome, answer) =
+                        bounded_call(hung_after, client.call_as::<_, u64>(&ctx, "echo", &args)).await;
+                    if let Some(answer) = answer {
+                        assert_eq!(answer, n, "a caller got another call's answer");
+                    }
+                    calls.add(outcome);
+                    if outcome == Outcome::Failed {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+            }));
+        }
+        let (client, stop_casting) = (client.clone(), stop.clone());
+        let (casts, notifications) = (sent_casts.clone(), sent_notifications.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut n = 0_u64;
+            while !stop_casting.load(Ordering::SeqCst) {
+                n += 1;
+                let args = json!({"n": n}).as_object().expect("an object").clone();
+                if client.cast(&Context::new(), "record", args).await.is_ok() {
+                    casts.lock().unwrap().insert(n);
+                }
+                if let Some(notifier) = &notifier
+                    && notifier.info(&Context::new(), "fault.event", json!({"n": n})).await.is_ok()
+                {
+                    notifications.lock().unwrap().insert(n);
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }));
+        Self { stop, tasks, calls, sent_casts, sent_notifications }
+    }
+
+    /// The flag that stops the load, for other callers that should stop with it.
+    pub fn stop_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.stop)
+    }
+
+    /// Stops the load and waits for its tasks.
+    ///
+    /// # Panics
+    /// When a caller got another call's answer.
+    pub async fn finish(self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for task in self.tasks {
+            task.await.expect("a task of the load");
+        }
+    }
+}
 
 /// How one call of a load ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
