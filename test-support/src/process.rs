@@ -4,6 +4,7 @@
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
@@ -99,7 +100,11 @@ impl Peer {
             .env("PYTHONUNBUFFERED", "1")
             .env("PYTHONDONTWRITEBYTECODE", "1")
             .env_remove("COURIER_TRANSPORT_URL")
-            .envs(vars.iter().copied());
+            .envs(vars.iter().copied())
+            // Each peer leads a process group of its own: oslo's queue manager reads the start
+            // time of its group's leader, which must be alive (the test's own group leader may be
+            // a shell that has exited).
+            .process_group(0);
         Self::start(script, command)
     }
 

@@ -120,12 +120,19 @@ fn next_counter(stored: &str, current: Generation) -> (u64, String) {
 
 /// This process's group and the start time of the group's leader (this process itself when
 /// the group is 0, as oslo does for processes some container runtimes start without one).
+/// When the leader has exited (a service started from a shell or a harness that went away),
+/// oslo fails to start; courier takes its own start time instead, so the names still restart
+/// with the process.
 fn current_generation() -> std::io::Result<Generation> {
     let unreadable = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("no {what}"));
     let own = std::fs::read_to_string("/proc/self/stat")?;
     let pgrp: i64 = stat_field(&own, 5).ok_or_else(|| unreadable("process group in /proc/self/stat"))?;
     let leader = if pgrp == 0 { std::process::id().to_string() } else { pgrp.to_string() };
-    let stat = std::fs::read_to_string(format!("/proc/{leader}/stat"))?;
+    let (leader, stat) = match std::fs::read_to_string(format!("/proc/{leader}/stat")) {
+        Ok(stat) => (leader, stat),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => ("self".to_owned(), own),
+        Err(error) => return Err(error),
+    };
     let start_time =
         stat_field(&stat, 22).ok_or_else(|| unreadable(&format!("start time in /proc/{leader}/stat")))?;
     Ok(Generation { pgrp, start_time })
