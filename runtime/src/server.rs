@@ -30,7 +30,7 @@ use crate::serializer::Serializer;
 use crate::target::Target;
 use crate::transport::Transport;
 use crate::transport::{Delivery, Incoming, ListenOptions, Origin};
-use crate::wire::{self, Failure, Reply, Request, seconds_to_json};
+use crate::wire::{Failure, Reply, Request, seconds_to_json};
 
 /// Chosen with [`RpcServerBuilder::with_access_policy`]; lives with the dispatcher, which applies it.
 pub use crate::dispatch::AccessPolicy;
@@ -310,10 +310,9 @@ impl Handler for RpcHandler {
                 return None;
             }
         };
-        let reply_to = raw_reply_address(&message);
-        let request = match Request::from_message(message) {
+        let request = match Request::read(message) {
             Ok(request) => request,
-            Err(error) => {
+            Err((error, reply_to)) => {
                 if let Some((_, msg_id)) = &reply_to {
                     Span::current().record("messaging.message.id", msg_id.as_str());
                 }
@@ -615,9 +614,4 @@ impl RpcHandler {
 
 fn reply_address(request: &Request) -> Option<(String, String)> {
     Some((request.reply_q.clone()?, request.msg_id.clone()?))
-}
-
-fn raw_reply_address(message: &wire::Message) -> Option<(String, String)> {
-    let field = |key: &str| message.get(key).and_then(Value::as_str).map(str::to_owned);
-    Some((field("_reply_q")?, field("_msg_id")?))
 }
