@@ -3,7 +3,7 @@
 //! same reply instead of running twice.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -38,9 +38,10 @@ pub(crate) struct ReplyCache {
 
 #[derive(Debug, Default)]
 struct State {
-    entries: HashMap<String, Seen>,
+    // One shared id for both (one allocation per call, not two).
+    entries: HashMap<Arc<str>, Seen>,
     /// Insertion order, for eviction.
-    order: VecDeque<(Instant, String)>,
+    order: VecDeque<(Instant, Arc<str>)>,
 }
 
 impl ReplyCache {
@@ -68,8 +69,9 @@ impl ReplyCache {
         if state.entries.contains_key(msg_id) {
             return;
         }
-        state.entries.insert(msg_id.to_owned(), Seen::Running);
-        state.order.push_back((now, msg_id.to_owned()));
+        let msg_id: Arc<str> = msg_id.into();
+        state.entries.insert(Arc::clone(&msg_id), Seen::Running);
+        state.order.push_back((now, msg_id));
         self.evict(&mut state, now);
     }
 

@@ -546,19 +546,18 @@ impl RpcHandler {
         &self,
         route: &Route,
         method: &str,
-        args: Map<String, Value>,
+        mut args: Map<String, Value>,
         context: Context,
         cancellation: Cancellation,
     ) -> Result<Invocation, Failure> {
-        let mut bound = Map::new();
-        for (name, value) in args {
-            let value = self
+        // In place: rebuilding the map hashed every name again.
+        for (name, value) in &mut args {
+            *value = self
                 .serializer
-                .deserialize_entity(&context, value)
+                .deserialize_entity(&context, std::mem::take(value))
                 .map_err(|e| Failure::type_error(format!("{method}() argument '{name}': {e}")))?;
-            bound.insert(name, value);
         }
-        Ok(self.wrap(route.invoke(context.clone(), bound), context, cancellation))
+        Ok(self.wrap(route.invoke(context.clone(), args), context, cancellation))
     }
 
     /// Runs the method with its [`Cancellation`] as the current one, and applies the
