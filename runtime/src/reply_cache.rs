@@ -66,11 +66,12 @@ impl ReplyCache {
         }
         let now = Instant::now();
         let mut state = self.state();
-        if state.entries.contains_key(msg_id) {
+        // One lookup: a known call (a redelivery) keeps what it has.
+        let std::collections::hash_map::Entry::Vacant(entry) = state.entries.entry(msg_id.into()) else {
             return;
-        }
-        let msg_id: Arc<str> = msg_id.into();
-        state.entries.insert(Arc::clone(&msg_id), Seen::Running);
+        };
+        let msg_id = Arc::clone(entry.key());
+        entry.insert(Seen::Running);
         state.order.push_back((now, msg_id));
         self.evict(&mut state, now);
     }
