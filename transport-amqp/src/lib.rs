@@ -368,9 +368,11 @@ impl Transport for RabbitTransport {
         let topic = topic_of(target)?;
         let key = notification_key(topic, priority);
         notification.unique_id = Some(wire::new_id());
-        let message = notification.to_message();
-        let body =
-            if options.envelope { wire::encode_envelope(&message) } else { wire::encode_bare(&message) };
+        let body = if options.envelope {
+            wire::encode_envelope(&notification)
+        } else {
+            wire::encode_bare(&notification)
+        };
         let exchange = self.topology.topic_exchange(self.exchange_of(target));
         let outgoing = Outgoing {
             exchange_name: exchange.name.clone(),

@@ -282,9 +282,11 @@ impl Transport for FakeTransport {
             .topic
             .as_deref()
             .ok_or(TransportError::InvalidTarget("a topic is required to notify".into()))?;
-        let message = notification.to_message();
-        let body =
-            if options.envelope { wire::encode_envelope(&message) } else { wire::encode_bare(&message) };
+        let body = if options.envelope {
+            wire::encode_envelope(&notification)
+        } else {
+            wire::encode_bare(&notification)
+        };
         let routing = format!("{topic}.{}", priority.as_str());
         let queues = broker().topic_targets(self.exchange(target), &routing, true);
         for queue in queues {

@@ -287,10 +287,11 @@ impl serde_json::ser::Formatter for Embedded {
     }
 }
 
-/// Encodes a message without an envelope (oslo's `messaging` 1.0 notification driver).
+/// Encodes a message without an envelope (oslo's `messaging` 1.0 notification driver);
+/// `message` is a [`Message`] or a [`Notification`] (as its `to_message()`).
 #[must_use]
-pub fn encode_bare(message: &Message) -> Vec<u8> {
-    // A map of JSON values with string keys always serializes.
+pub fn encode_bare<M: Serialize + ?Sized>(message: &M) -> Vec<u8> {
+    // Messages of JSON values with string keys always serialize.
     serde_json::to_vec(message).unwrap_or_default()
 }
 
@@ -308,17 +309,6 @@ fn flatten_context(context: &Context, message: &mut Message) {
     }
 }
 
-fn take_context(message: &mut Message) -> Context {
-    let keys: Vec<String> = message.keys().filter(|k| k.starts_with(CONTEXT_PREFIX)).cloned().collect();
-    let mut context = Map::new();
-    for key in keys {
-        if let Some(value) = message.shift_remove(&key) {
-            context.insert(key[CONTEXT_PREFIX.len()..].to_owned(), value);
-        }
-    }
-    Context::from_map(context)
-}
-
 /// A string field's value: absent or null is `None`.
 fn string_field(value: Option<Value>, key: &str) -> Result<Option<String>, WireError> {
     match value {
@@ -326,10 +316,6 @@ fn string_field(value: Option<Value>, key: &str) -> Result<Option<String>, WireE
         Some(Value::String(s)) => Ok(Some(s)),
         Some(other) => Err(WireError::Malformed(format!("`{key}` must be a string, not {other}"))),
     }
-}
-
-fn take_string(message: &mut Message, key: &str) -> Result<Option<String>, WireError> {
-    string_field(message.shift_remove(key), key)
 }
 
 fn insert_opt(message: &mut Message, key: &str, value: Option<&String>) {
