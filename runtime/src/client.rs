@@ -235,18 +235,16 @@ impl RpcClient {
         &self,
         context: &Context,
         method: &str,
-        args: Map<String, Value>,
+        mut args: Map<String, Value>,
     ) -> Result<Request, Error> {
-        let mut serialized = Map::new();
-        for (name, value) in args {
-            let value = self
+        // In place: rebuilding the map hashed every name again.
+        for (name, value) in &mut args {
+            *value = self
                 .serializer
-                .serialize_entity(context, value)
+                .serialize_entity(context, std::mem::take(value))
                 .map_err(|source| Error::Serializer { what: format!("argument '{name}'"), source })?;
-            serialized.insert(name, value);
         }
-        let mut request =
-            Request::new(method, serialized).with_context(self.serializer.serialize_context(context));
+        let mut request = Request::new(method, args).with_context(self.serializer.serialize_context(context));
         request.namespace.clone_from(&self.target.namespace);
         request.version = self.target.version.map(|v| v.to_string());
         Ok(request)

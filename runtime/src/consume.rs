@@ -8,8 +8,9 @@
 //
 // What differs between the two is a `Handler`: how a delivery decodes into work, how the work
 // runs, and the `AckPolicy`. RPC requests are acknowledged on admission (oslo's ack on
-// receipt), so the consumer closes at `stop`; notifications are acknowledged after their
-// endpoints ran, so the consumer stays open until the drain settled them.
+// receipt; sent from the message's task before it runs), so the consumer stops consuming at
+// `stop`; notifications are acknowledged after their endpoints ran. Either way the consumer
+// is dropped only after the drain, so late acks still reach the broker.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -166,7 +167,7 @@ pub struct DrainReport {
 /// When a consumer acknowledges what it admitted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum AckPolicy {
-    /// On admission, before running (RPC): the consumer can close at `stop`.
+    /// On admission, before running (RPC): the consumer stops consuming at `stop`.
     OnAdmission,
     /// After handling (notifications, by the handler): the consumer stays open until the
     /// drain is over, so the late acks still reach the broker.
@@ -374,14 +375,23 @@ impl<H: Handler> Core<H> {
             return true;
         }
         metrics::admitted(&self.consumer, work.method(), kind.as_str());
-        if H::ACK == AckPolicy::OnAdmission
-            && let Err(error) = work.settle(Settlement::Ack).await
-        {
-            // As oslo: a message whose ack failed is not run (the broker will redeliver it).
-            tracing::error!(%error, "could not acknowledge a message; skipping it");
-            return true;
+        let (core, stopping) = (Arc::clone(self), stopped.clone());
+        match H::ACK {
+            // Acknowledged first thing in the work's own task, still before it runs: awaited
+            // here, each ack's round trip through the transport (on RabbitMQ, lapin's I/O
+            // thread) held up taking the next message. The consumer stays open until the drain
+            // is over, so these acks still reach the broker after a stop.
+            AckPolicy::OnAdmission => self.spawn(async move {
+                if let Err(error) = work.settle(Settlement::Ack).await {
+                    // As oslo: a message whose ack failed is not run (the broker will
+                    // redeliver it).
+                    tracing::error!(%error, "could not acknowledge a message; skipping it");
+                    return;
+                }
+                H::handle(core, work, admission, stopping).await;
+            }),
+            AckPolicy::AfterHandling => self.spawn(H::handle(core, work, admission, stopping)),
         }
-        self.spawn(H::handle(Arc::clone(self), work, admission, stopped.clone()));
         true
     }
 
@@ -607,10 +617,14 @@ impl<H: Handler> Engine<H> {
         {
             let _ = stop.send(true);
             match receive.await {
-                Ok(mut listener) => match H::ACK {
-                    AckPolicy::OnAdmission => listener.close().await,
-                    AckPolicy::AfterHandling => *state = State::Stopped { listener: Some(listener) },
-                },
+                Ok(mut listener) => {
+                    // RPC: no more deliveries; the channel stays until the drain, for the acks
+                    // of admitted messages (sent from their tasks).
+                    if H::ACK == AckPolicy::OnAdmission {
+                        listener.close().await;
+                    }
+                    *state = State::Stopped { listener: Some(listener) };
+                }
                 Err(error) => tracing::error!(%error, "the receive loop failed"),
             }
         }

@@ -125,13 +125,13 @@ impl Handler for NotificationHandler {
     async fn handle(core: Arc<Core<Self>>, plan: Plan, admission: Admission, _: watch::Receiver<bool>) {
         let mut admission = Some(admission);
         for group in plan.0 {
-            let first =
-                group.steps.first().map(|(c, m)| (c.name.clone(), m.first().map(|m| m.event_type.clone())));
+            // Fields are evaluated only when the span is enabled (the copies showed in
+            // profiles with tracing off).
             let span = tracing::info_span!(
                 "notification.dispatch",
                 priority = %group.priority,
                 messages = group.deliveries.len(),
-                first = ?first,
+                first = ?group.steps.first().map(|(c, m)| (&c.name, m.first().map(|m| &m.event_type))),
             );
             run_group(&core, group, &mut admission).instrument(span).await;
         }

@@ -3,7 +3,7 @@
 //! same reply instead of running twice.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -38,9 +38,10 @@ pub(crate) struct ReplyCache {
 
 #[derive(Debug, Default)]
 struct State {
-    entries: HashMap<String, Seen>,
+    // One shared id for both (one allocation per call, not two).
+    entries: HashMap<Arc<str>, Seen>,
     /// Insertion order, for eviction.
-    order: VecDeque<(Instant, String)>,
+    order: VecDeque<(Instant, Arc<str>)>,
 }
 
 impl ReplyCache {
@@ -65,11 +66,13 @@ impl ReplyCache {
         }
         let now = Instant::now();
         let mut state = self.state();
-        if state.entries.contains_key(msg_id) {
+        // One lookup: a known call (a redelivery) keeps what it has.
+        let std::collections::hash_map::Entry::Vacant(entry) = state.entries.entry(msg_id.into()) else {
             return;
-        }
-        state.entries.insert(msg_id.to_owned(), Seen::Running);
-        state.order.push_back((now, msg_id.to_owned()));
+        };
+        let msg_id = Arc::clone(entry.key());
+        entry.insert(Seen::Running);
+        state.order.push_back((now, msg_id));
         self.evict(&mut state, now);
     }
 

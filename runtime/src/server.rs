@@ -30,7 +30,7 @@ use crate::serializer::Serializer;
 use crate::target::Target;
 use crate::transport::Transport;
 use crate::transport::{Delivery, Incoming, ListenOptions, Origin};
-use crate::wire::{self, Failure, Reply, Request, seconds_to_json};
+use crate::wire::{Failure, Reply, Request, seconds_to_json};
 
 /// Chosen with [`RpcServerBuilder::with_access_policy`]; lives with the dispatcher, which applies it.
 pub use crate::dispatch::AccessPolicy;
@@ -331,10 +331,9 @@ impl Handler for RpcHandler {
                 return None;
             }
         };
-        let reply_to = raw_reply_address(&message);
-        let request = match Request::from_message(message) {
+        let request = match Request::read(message) {
             Ok(request) => request,
-            Err(error) => {
+            Err((error, reply_to)) => {
                 if let Some((_, msg_id)) = &reply_to {
                     Span::current().record("messaging.message.id", msg_id.as_str());
                 }
@@ -568,19 +567,18 @@ impl RpcHandler {
         &self,
         route: &Route,
         method: &str,
-        args: Map<String, Value>,
+        mut args: Map<String, Value>,
         context: Context,
         cancellation: Cancellation,
     ) -> Result<Invocation, Failure> {
-        let mut bound = Map::new();
-        for (name, value) in args {
-            let value = self
+        // In place: rebuilding the map hashed every name again.
+        for (name, value) in &mut args {
+            *value = self
                 .serializer
-                .deserialize_entity(&context, value)
+                .deserialize_entity(&context, std::mem::take(value))
                 .map_err(|e| Failure::type_error(format!("{method}() argument '{name}': {e}")))?;
-            bound.insert(name, value);
         }
-        Ok(self.wrap(route.invoke(context.clone(), bound), context, cancellation))
+        Ok(self.wrap(route.invoke(context.clone(), args), context, cancellation))
     }
 
     /// Runs the method with its [`Cancellation`] as the current one, and applies the
@@ -636,9 +634,4 @@ impl RpcHandler {
 
 fn reply_address(request: &Request) -> Option<(String, String)> {
     Some((request.reply_q.clone()?, request.msg_id.clone()?))
-}
-
-fn raw_reply_address(message: &wire::Message) -> Option<(String, String)> {
-    let field = |key: &str| message.get(key).and_then(Value::as_str).map(str::to_owned);
-    Some((field("_reply_q")?, field("_msg_id")?))
 }

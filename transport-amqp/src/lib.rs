@@ -288,7 +288,7 @@ impl Transport for RabbitTransport {
             exchange: Some(exchange),
             default_queue: None,
             routing_key,
-            body: wire::encode_envelope(&request.into_message()),
+            body: wire::encode_envelope(&request),
             expiration: Some(options.timeout.as_millis().max(1).to_string()),
             mandatory: options.mandatory,
             headers: options.headers.clone(),
@@ -311,7 +311,7 @@ impl Transport for RabbitTransport {
             exchange: Some(exchange),
             default_queue: None,
             routing_key,
-            body: wire::encode_envelope(&request.into_message()),
+            body: wire::encode_envelope(&request),
             expiration: None,
             mandatory: options.mandatory,
             headers: options.headers.clone(),
@@ -334,7 +334,7 @@ impl Transport for RabbitTransport {
             default_queue: None,
             exchange_name: String::new(),
             routing_key: reply_q.to_owned(),
-            body: wire::encode_envelope(&reply.into_message()),
+            body: wire::encode_envelope(&reply),
             expiration: None,
             mandatory: self.broker.options().direct_mandatory_flag,
             headers: courier_runtime::transport::Headers::new(),
@@ -374,9 +374,11 @@ impl Transport for RabbitTransport {
         let topic = topic_of(target)?;
         let key = notification_key(topic, priority);
         notification.unique_id = Some(wire::new_id());
-        let message = notification.to_message();
-        let body =
-            if options.envelope { wire::encode_envelope(&message) } else { wire::encode_bare(&message) };
+        let body = if options.envelope {
+            wire::encode_envelope(&notification)
+        } else {
+            wire::encode_bare(&notification)
+        };
         let exchange = self.topology.topic_exchange(self.exchange_of(target));
         let outgoing = Outgoing {
             exchange_name: exchange.name.clone(),

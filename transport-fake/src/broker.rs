@@ -141,11 +141,21 @@ impl Broker {
     /// The queues a message for `topic` goes to: one copy per pool (the pool-less one always).
     /// `create` is false for mandatory sends, which must not invent a queue.
     pub(crate) fn topic_targets(&mut self, exchange: &str, topic: &str, create: bool) -> Vec<Arc<Queue>> {
-        if create {
-            self.topic_queue(exchange, topic, None);
+        let mut queues = Vec::new();
+        let mut pool_less = false;
+        if let Some(exchange) = self.exchanges.get(exchange) {
+            for ((t, pool), queue) in &exchange.topic_queues {
+                if t == topic {
+                    pool_less |= pool.is_none();
+                    queues.push(Arc::clone(queue));
+                }
+            }
         }
-        let Some(exchange) = self.exchanges.get(exchange) else { return Vec::new() };
-        exchange.topic_queues.iter().filter(|((t, _), _)| t == topic).map(|(_, q)| Arc::clone(q)).collect()
+        // Created only when missing: building the owned keys of a lookup cost every publish.
+        if create && !pool_less {
+            queues.push(self.topic_queue(exchange, topic, None));
+        }
+        queues
     }
 
     /// Every server queue of a topic (fanout).

@@ -186,8 +186,13 @@ impl FakeTransport {
             };
             return Err(TransportError::Undeliverable { exchange: exchange.to_owned(), routing_key });
         }
-        for queue in queues {
-            queue.push_back(Stored::new(body.clone(), expires_at, headers.clone()));
+        // The last queue (usually the only one) takes the body itself, not a copy.
+        let mut body = Some(body);
+        let last = queues.len().saturating_sub(1);
+        for (i, queue) in queues.into_iter().enumerate() {
+            let body =
+                if i == last { body.take().unwrap_or_default() } else { body.clone().unwrap_or_default() };
+            queue.push_back(Stored::new(body, expires_at, headers.clone()));
         }
         Ok(())
     }
@@ -211,7 +216,7 @@ impl Transport for FakeTransport {
         request.unique_id = Some(wire::new_id());
         let (sender, receiver) = mpsc::channel(REPLY_BUFFER);
         lock(&self.waiters).insert(msg_id.clone(), sender);
-        let body = wire::encode_envelope(&request.into_message());
+        let body = wire::encode_envelope(&request);
         let expires_at = Instant::now().checked_add(options.timeout);
         let pending = {
             let waiters = Arc::downgrade(&self.waiters);
@@ -237,13 +242,7 @@ impl Transport for FakeTransport {
             return Ok(());
         }
         request.unique_id = Some(wire::new_id());
-        self.deliver(
-            target,
-            wire::encode_envelope(&request.into_message()),
-            options.mandatory,
-            None,
-            &options.headers,
-        )
+        self.deliver(target, wire::encode_envelope(&request), options.mandatory, None, &options.headers)
     }
 
     async fn reply(&self, reply_q: &str, mut reply: Reply) -> Result<(), TransportError> {
@@ -251,7 +250,7 @@ impl Transport for FakeTransport {
             return Ok(());
         }
         reply.unique_id = Some(wire::new_id());
-        let body = wire::encode_envelope(&reply.into_message());
+        let body = wire::encode_envelope(&reply);
         let undeliverable =
             || TransportError::Undeliverable { exchange: String::new(), routing_key: reply_q.to_owned() };
         let waiters = broker().reply_router(reply_q).and_then(|w| w.upgrade()).ok_or_else(undeliverable)?;
@@ -283,9 +282,11 @@ impl Transport for FakeTransport {
             .topic
             .as_deref()
             .ok_or(TransportError::InvalidTarget("a topic is required to notify".into()))?;
-        let message = notification.to_message();
-        let body =
-            if options.envelope { wire::encode_envelope(&message) } else { wire::encode_bare(&message) };
+        let body = if options.envelope {
+            wire::encode_envelope(&notification)
+        } else {
+            wire::encode_bare(&notification)
+        };
         let routing = format!("{topic}.{}", priority.as_str());
         let queues = broker().topic_targets(self.exchange(target), &routing, true);
         for queue in queues {

@@ -1,10 +1,11 @@
 //! RPC replies and oslo's failure format: the one place that formats and parses the wording
 //! of oslo's dispatcher exceptions.
 
+use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{Message, WireError, insert_opt, take_string};
+use super::{Message, WireError, insert_opt, string_field};
 
 /// An RPC reply: a final reply (`ending: true`) or a call-monitor heartbeat.
 #[derive(Clone, Debug, PartialEq)]
@@ -78,8 +79,21 @@ impl Reply {
     ///
     /// # Errors
     /// [`WireError::Malformed`] when the failure cannot be read.
-    pub fn from_message(mut message: Message) -> Result<Self, WireError> {
-        let failure = match message.shift_remove("failure") {
+    pub fn from_message(message: Message) -> Result<Self, WireError> {
+        // One pass, moving each value out; checked afterwards in the order errors were found.
+        let (mut result, mut failure, mut ending, mut msg_id, mut unique_id) = (None, None, None, None, None);
+        for (key, value) in message {
+            let slot = match key.as_str() {
+                "result" => &mut result,
+                "failure" => &mut failure,
+                "ending" => &mut ending,
+                "_msg_id" => &mut msg_id,
+                "_unique_id" => &mut unique_id,
+                _ => continue,
+            };
+            *slot = Some(value);
+        }
+        let failure = match failure {
             None | Some(Value::Null) => None,
             Some(Value::String(text)) => Some(Failure::from_json_str(&text)?),
             Some(value @ Value::Object(_)) => Some(Failure::from_value(value)?),
@@ -88,12 +102,29 @@ impl Reply {
             }
         };
         Ok(Self {
-            result: message.shift_remove("result").unwrap_or(Value::Null),
+            result: result.unwrap_or(Value::Null),
             failure,
-            ending: message.shift_remove("ending").and_then(|v| v.as_bool()).unwrap_or(false),
-            msg_id: take_string(&mut message, "_msg_id")?,
-            unique_id: take_string(&mut message, "_unique_id")?,
+            ending: ending.and_then(|v| v.as_bool()).unwrap_or(false),
+            msg_id: string_field(msg_id, "_msg_id")?,
+            unique_id: string_field(unique_id, "_unique_id")?,
         })
+    }
+}
+
+/// Serializes as [`Reply::to_message`] would, without building it: what transports encode.
+impl Serialize for Reply {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("result", &self.result)?;
+        map.serialize_entry("failure", &self.failure.as_ref().map(Failure::to_json_string))?;
+        map.serialize_entry("ending", &self.ending)?;
+        if let Some(msg_id) = &self.msg_id {
+            map.serialize_entry("_msg_id", msg_id)?;
+        }
+        if let Some(unique_id) = &self.unique_id {
+            map.serialize_entry("_unique_id", unique_id)?;
+        }
+        map.end()
     }
 }
 
@@ -267,6 +298,19 @@ mod tests {
         assert_eq!(message["_msg_id"], "m");
         assert!(Reply::heartbeat().is_heartbeat());
         assert!(!Reply::success(json!(1)).is_heartbeat());
+    }
+
+    #[test]
+    fn serializes_as_its_message() {
+        let mut failed = Reply::failure(Failure::type_error("bad \"x\"")).with_msg_id("m");
+        failed.unique_id = Some("u".into());
+        for reply in
+            [Reply::success(json!({"a": [1, 2.5, null]})).with_msg_id("m"), Reply::heartbeat(), failed]
+        {
+            let message = reply.to_message();
+            assert_eq!(serde_json::to_string(&reply).unwrap(), serde_json::to_string(&message).unwrap());
+            assert_eq!(crate::wire::encode_envelope(&reply), crate::wire::encode_envelope(&message));
+        }
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! The RPC request, call or cast: the inner `oslo.message` object a client sends.
 
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
-use super::{Message, WireError, flatten_context, insert_opt, take_context, take_string};
+use super::{CONTEXT_PREFIX, Message, WireError, flatten_context, insert_opt, string_field};
 use crate::context::Context;
 
 /// An RPC request, call or cast: the inner `oslo.message` object.
@@ -88,34 +89,112 @@ impl Request {
     ///
     /// # Errors
     /// [`WireError::Malformed`] when `method` is missing or a field has the wrong type.
-    pub fn from_message(mut message: Message) -> Result<Self, WireError> {
-        let method = take_string(&mut message, "method")?
-            .ok_or_else(|| WireError::Malformed("the request has no `method`".into()))?;
-        let args = match message.shift_remove("args") {
+    pub fn from_message(message: Message) -> Result<Self, WireError> {
+        Self::read(message).map_err(|(error, _)| error)
+    }
+
+    /// As [`Request::from_message`]; an error comes with the message's `(_reply_q, _msg_id)`
+    /// when both are strings, so a malformed call can still be answered.
+    pub(crate) fn read(message: Message) -> Result<Self, (WireError, Option<(String, String)>)> {
+        // One pass over the object, moving each value out (no per-key lookups or removals);
+        // the fields are checked afterwards, in the order the errors have always been found.
+        let (mut method, mut args, mut timeout, mut namespace, mut version) = (None, None, None, None, None);
+        let (mut msg_id, mut reply_q, mut unique_id) = (None, None, None);
+        let mut context = Map::new();
+        for (mut key, value) in message {
+            let slot = match key.as_str() {
+                "method" => &mut method,
+                "args" => &mut args,
+                "_timeout" => &mut timeout,
+                "namespace" => &mut namespace,
+                "version" => &mut version,
+                "_msg_id" => &mut msg_id,
+                "_reply_q" => &mut reply_q,
+                "_unique_id" => &mut unique_id,
+                _ => {
+                    if key.starts_with(CONTEXT_PREFIX) {
+                        key.drain(..CONTEXT_PREFIX.len());
+                        context.insert(key, value);
+                    }
+                    continue;
+                }
+            };
+            *slot = Some(value);
+        }
+        // Copied only for an error: the one case it is needed.
+        let address = |error: WireError| match (&reply_q, &msg_id) {
+            (Some(Value::String(reply_q)), Some(Value::String(msg_id))) => {
+                (error, Some((reply_q.clone(), msg_id.clone())))
+            }
+            _ => (error, None),
+        };
+        let method = match string_field(method, "method") {
+            Ok(Some(method)) => method,
+            Ok(None) => return Err(address(WireError::Malformed("the request has no `method`".into()))),
+            Err(error) => return Err(address(error)),
+        };
+        let args = match args {
             None | Some(Value::Null) => Map::new(),
             Some(Value::Object(args)) => args,
             Some(other) => {
-                return Err(WireError::Malformed(format!("`args` must be an object, not {other}")));
+                return Err(address(WireError::Malformed(format!("`args` must be an object, not {other}"))));
             }
         };
-        let call_monitor_timeout = match message.shift_remove("_timeout") {
+        let call_monitor_timeout = match timeout {
             None | Some(Value::Null) => None,
             Some(Value::Number(n)) => n.as_f64(),
             Some(other) => {
-                return Err(WireError::Malformed(format!("`_timeout` must be a number, not {other}")));
+                return Err(address(WireError::Malformed(format!(
+                    "`_timeout` must be a number, not {other}"
+                ))));
             }
         };
+        let namespace = string_field(namespace, "namespace").map_err(address)?;
+        let version = string_field(version, "version").map_err(address)?;
+        // Checked (not reported) before the ids move, so its error can carry them.
+        let unique_id = string_field(unique_id, "_unique_id").map_err(address);
+        let (msg_id, reply_q) = (string_field(msg_id, "_msg_id"), string_field(reply_q, "_reply_q"));
         Ok(Self {
             method,
             args,
-            namespace: take_string(&mut message, "namespace")?,
-            version: take_string(&mut message, "version")?,
-            msg_id: take_string(&mut message, "_msg_id")?,
-            reply_q: take_string(&mut message, "_reply_q")?,
+            namespace,
+            version,
+            msg_id: msg_id.map_err(|e| (e, None))?,
+            reply_q: reply_q.map_err(|e| (e, None))?,
             call_monitor_timeout,
-            unique_id: take_string(&mut message, "_unique_id")?,
-            context: take_context(&mut message),
+            unique_id: unique_id?,
+            context: Context::from_map(context),
         })
+    }
+}
+
+/// Serializes as [`Request::to_message`] would, without building it: what transports encode.
+impl Serialize for Request {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("method", &self.method)?;
+        map.serialize_entry("args", &self.args)?;
+        if let Some(namespace) = &self.namespace {
+            map.serialize_entry("namespace", namespace)?;
+        }
+        if let Some(version) = &self.version {
+            map.serialize_entry("version", version)?;
+        }
+        if let Some(msg_id) = &self.msg_id {
+            map.serialize_entry("_msg_id", msg_id)?;
+            if let Some(reply_q) = &self.reply_q {
+                map.serialize_entry("_reply_q", reply_q)?;
+            }
+            let timeout = self.call_monitor_timeout.map_or(Value::Null, seconds_to_json);
+            map.serialize_entry("_timeout", &timeout)?;
+        }
+        if let Some(unique_id) = &self.unique_id {
+            map.serialize_entry("_unique_id", unique_id)?;
+        }
+        for (key, value) in self.context.as_map() {
+            map.serialize_entry(&format_args!("{CONTEXT_PREFIX}{key}"), value)?;
+        }
+        map.end()
     }
 }
 
@@ -164,6 +243,21 @@ mod tests {
         let round =
             Request::from_message(decode_body(&encode_envelope(&request.to_message())).unwrap()).unwrap();
         assert_eq!(round, request);
+    }
+
+    #[test]
+    fn serializes_as_its_message() {
+        let mut request = Request::new("m", obj(json!({"x": [1, "two"], "s": "quote \" é"})));
+        request.msg_id = Some("m1".into());
+        request.reply_q = Some("reply_q".into());
+        request.call_monitor_timeout = Some(2.5);
+        request.unique_id = Some("u".into());
+        request.context = Context::new().with_user("alice").with("roles", json!(["admin"]));
+        for request in [request.clone(), Request::new("cast", Map::new())] {
+            let message = request.to_message();
+            assert_eq!(serde_json::to_string(&request).unwrap(), serde_json::to_string(&message).unwrap());
+            assert_eq!(encode_envelope(&request), encode_envelope(&message));
+        }
     }
 
     #[test]
