@@ -303,6 +303,22 @@ pub fn new_id() -> String {
     uuid::Uuid::new_v4().simple().encode_lower(&mut text).to_owned()
 }
 
+/// Ends a request's or a notification's map as its message does: `_unique_id` when set, then
+/// the context as `_context_<key>` entries.
+fn serialize_unique_id_and_context<M: serde::ser::SerializeMap>(
+    map: &mut M,
+    unique_id: Option<&String>,
+    context: &Context,
+) -> Result<(), M::Error> {
+    if let Some(unique_id) = unique_id {
+        map.serialize_entry("_unique_id", unique_id)?;
+    }
+    for (key, value) in context.as_map() {
+        map.serialize_entry(&format_args!("{CONTEXT_PREFIX}{key}"), value)?;
+    }
+    Ok(())
+}
+
 fn flatten_context(context: &Context, message: &mut Message) {
     for (key, value) in context.as_map() {
         message.insert(format!("{CONTEXT_PREFIX}{key}"), value.clone());

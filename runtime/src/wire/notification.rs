@@ -3,7 +3,10 @@
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
-use super::{CONTEXT_PREFIX, Message, WireError, flatten_context, insert_opt, string_field};
+use super::{
+    CONTEXT_PREFIX, Message, WireError, flatten_context, insert_opt, serialize_unique_id_and_context,
+    string_field,
+};
 use crate::context::Context;
 
 /// A notification: the inner object oslo's `messaging`/`messagingv2` drivers send.
@@ -104,12 +107,7 @@ impl Serialize for Notification {
         map.serialize_entry("priority", &self.priority)?;
         map.serialize_entry("payload", &self.payload)?;
         map.serialize_entry("timestamp", &self.timestamp)?;
-        if let Some(unique_id) = &self.unique_id {
-            map.serialize_entry("_unique_id", unique_id)?;
-        }
-        for (key, value) in self.context.as_map() {
-            map.serialize_entry(&format_args!("{CONTEXT_PREFIX}{key}"), value)?;
-        }
+        serialize_unique_id_and_context(&mut map, self.unique_id.as_ref(), &self.context)?;
         map.end()
     }
 }

@@ -3,7 +3,10 @@
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
-use super::{CONTEXT_PREFIX, Message, WireError, flatten_context, insert_opt, string_field};
+use super::{
+    CONTEXT_PREFIX, Message, WireError, flatten_context, insert_opt, serialize_unique_id_and_context,
+    string_field,
+};
 use crate::context::Context;
 
 /// An RPC request, call or cast: the inner `oslo.message` object.
@@ -188,12 +191,7 @@ impl Serialize for Request {
             let timeout = self.call_monitor_timeout.map_or(Value::Null, seconds_to_json);
             map.serialize_entry("_timeout", &timeout)?;
         }
-        if let Some(unique_id) = &self.unique_id {
-            map.serialize_entry("_unique_id", unique_id)?;
-        }
-        for (key, value) in self.context.as_map() {
-            map.serialize_entry(&format_args!("{CONTEXT_PREFIX}{key}"), value)?;
-        }
+        serialize_unique_id_and_context(&mut map, self.unique_id.as_ref(), &self.context)?;
         map.end()
     }
 }
