@@ -16,7 +16,8 @@ use courier_test_support::faults::{Load, Outcome, Recording, Tally, wait_until};
 use courier_test_support::node::PrivateBroker;
 use courier_test_support::paths::interop_env;
 use courier_test_support::process::Peer;
-use courier_test_support::{PATIENCE, unique};
+use courier_test_support::watchdog::Watchdog;
+use courier_test_support::{PATIENCE, unique, within};
 use serde_json::json;
 use tokio::time::Instant;
 
@@ -28,6 +29,8 @@ const HUNG_AFTER: Duration = Duration::from_secs(20);
 /// Answered calls each caller needs after a fault to count as recovered.
 const ANSWERED_AFTER: usize = 5;
 const COURIER_CALLERS: usize = 2;
+/// The whole test takes 20-70 s; past this it is hung somewhere no bound reaches.
+const WATCHDOG: Duration = Duration::from_secs(300);
 
 #[derive(Clone, Copy, Debug)]
 enum Fault {
@@ -85,7 +88,10 @@ async fn python_calls(mut peer: Peer, tally: Arc<Tally>, stop: Arc<AtomicBool>) 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_and_durable_casts_survive_stop_app_closed_connections_and_a_kill() {
     let Some(env) = interop_env("amqp_broker_faults") else { return };
+    let watchdog = Watchdog::start("amqp_broker_faults", WATCHDOG);
+    watchdog.step("booting the private node");
     let Some(mut broker) = PrivateBroker::start().await else { return };
+    watchdog.step("connecting, starting the server and the Python client");
     let url = broker.url_with(
         "amqp_durable_queues=true&rabbit_retry_interval=1&rabbit_retry_backoff=1&rabbit_interval_max=2\
          &kombu_reconnect_delay=0.1",
@@ -97,6 +103,7 @@ async fn calls_and_durable_casts_survive_stop_app_closed_connections_and_a_kill(
     let (service, casts) = Recording::new();
     let server = RpcServer::builder(server_transport.clone(), Target::new(&topic).with_server("s1"))
         .endpoint(service)
+        .with_drain_timeout(PATIENCE)
         .build()
         .unwrap();
     server.start().await.unwrap();
@@ -113,6 +120,7 @@ async fn calls_and_durable_casts_survive_stop_app_closed_connections_and_a_kill(
 
     let mut report = Vec::new();
     for fault in [Fault::StopStartApp, Fault::CloseAllConnections, Fault::KillAndRestart] {
+        watchdog.step(format!("waiting for answers before {fault:?}"));
         let (courier_ok, python_ok) = (courier_tally.ok(), python_tally.ok());
         let flowing =
             wait_until(PATIENCE, || courier_tally.ok() > courier_ok && python_tally.ok() > python_ok);
@@ -125,7 +133,9 @@ async fn calls_and_durable_casts_survive_stop_app_closed_connections_and_a_kill(
         let (courier_before, python_before) = (courier_tally.counts(), python_tally.counts());
         let casts_before = sent_casts.lock().unwrap().len();
         let started = Instant::now();
+        watchdog.step(format!("injecting {fault:?}"));
         fault.inject(&mut broker).await;
+        watchdog.step(format!("waiting for answers after {fault:?}"));
         let broker_back = started.elapsed();
         let (courier_ok, python_ok) = (courier_tally.ok(), python_tally.ok());
         let hung = || courier_tally.counts().hung + python_tally.counts().hung;
@@ -150,9 +160,12 @@ async fn calls_and_durable_casts_survive_stop_app_closed_connections_and_a_kill(
             sent_casts.lock().unwrap().len() - casts_before,
         ));
     }
-    load.finish().await;
-    let mut python = python_task.await.expect("the Python caller");
+    watchdog.step("stopping the load");
+    // Each call and cast of the load is bounded (a cast by its 60 s publish deadline).
+    tokio::time::timeout(Duration::from_secs(90), load.finish()).await.expect("the load stops");
+    let mut python = within("the Python caller", python_task).await.expect("the Python caller");
     python.close_stdin();
+    watchdog.step("checking the casts");
 
     let sent_casts = sent_casts.lock().unwrap().clone();
     let all_run = wait_until(PATIENCE, || sent_casts.is_subset(&casts.lock().unwrap())).await;
@@ -167,7 +180,11 @@ async fn calls_and_durable_casts_survive_stop_app_closed_connections_and_a_kill(
         sent_casts.len()
     );
     assert_eq!(courier_total.hung + python_total.hung, 0, "no call hung past its timeout");
-    server.wait().await;
-    client_transport.cleanup().await;
-    server_transport.cleanup().await;
+    watchdog.step("draining the server");
+    let drained =
+        tokio::time::timeout(PATIENCE * 2, server.wait()).await.expect("the server stops and drains");
+    assert_eq!(drained.abandoned, 0, "requests still unfinished {PATIENCE:?} after the stop");
+    watchdog.step("closing the transports");
+    within("the client transport's cleanup", client_transport.cleanup()).await;
+    within("the server transport's cleanup", server_transport.cleanup()).await;
 }

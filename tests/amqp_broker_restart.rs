@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use courier::{Context, RpcClient, RpcServer, Target, rpc_endpoint};
 use courier_test_support::node::PrivateBroker;
 use courier_test_support::unique;
+use courier_test_support::watchdog::Watchdog;
 
 struct Echo;
 
@@ -23,6 +24,8 @@ const SLACK: Duration = Duration::from_secs(2);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_and_client_recover_from_a_broker_restart() {
+    // Ends the test process with a report if something no bound reaches hangs.
+    let _watchdog = Watchdog::start("amqp_broker_restart", Duration::from_secs(300));
     let Some(broker) = PrivateBroker::start().await else { return };
     let url = broker.url_with("rabbit_retry_interval=1&rabbit_interval_max=2&kombu_reconnect_delay=0.1");
     let topic = unique("restart");

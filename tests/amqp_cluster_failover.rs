@@ -13,6 +13,7 @@ use courier::{
 };
 use courier_test_support::cluster::PrivateCluster;
 use courier_test_support::faults::{Load, Numbers, Recording, wait_until};
+use courier_test_support::watchdog::Watchdog;
 use courier_test_support::{PATIENCE, unique};
 use serde_json::Value;
 use tokio::time::Instant;
@@ -52,6 +53,8 @@ async fn consuming_node(cluster: &PrivateCluster, ask: usize, queue: &str) -> us
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_casts_and_notifications_survive_losing_the_servers_node() {
+    // Ends the test process with a report if something no bound reaches hangs.
+    let _watchdog = Watchdog::start("amqp_cluster_failover", Duration::from_secs(600));
     let Some(mut cluster) = PrivateCluster::start(3).await else { return };
     let query =
         "rabbit_quorum_queue=true&rabbit_retry_interval=1&rabbit_retry_backoff=1&rabbit_interval_max=2";

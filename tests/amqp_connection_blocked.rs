@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use courier::{Context, RpcClient, RpcServer, Target, rpc_endpoint};
 use courier_test_support::node::PrivateBroker;
+use courier_test_support::watchdog::Watchdog;
 use courier_test_support::{PATIENCE, unique};
 
 struct Echo;
@@ -19,6 +20,8 @@ impl Echo {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_memory_alarm_blocks_publishing_until_it_clears() {
+    // Ends the test process with a report if something no bound reaches hangs.
+    let _watchdog = Watchdog::start("amqp_connection_blocked", Duration::from_secs(300));
     let Some(broker) = PrivateBroker::start().await else { return };
     let topic = unique("blocked");
     let server_transport = courier::connect(&broker.url()).await.expect("the private broker");

@@ -8,6 +8,7 @@ use std::time::Duration;
 use courier::error::TransportError;
 use courier::{Context, Error, Notifier, RpcClient, Target};
 use courier_test_support::node::PrivateBroker;
+use courier_test_support::watchdog::Watchdog;
 use courier_test_support::{PATIENCE, unique, within};
 use serde_json::Map;
 use tokio::time::Instant;
@@ -21,6 +22,8 @@ fn is_connection_error(error: &Error) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_bounds_how_often_a_publish_reconnects() {
+    // Ends the test process with a report if something no bound reaches hangs.
+    let _watchdog = Watchdog::start("amqp_publish_retry", Duration::from_secs(300));
     let Some(node) = PrivateBroker::start().await else { return };
     let transport = courier::connect(&node.url_with(QUERY)).await.expect("connect");
     let topic = unique("retry");

@@ -14,6 +14,7 @@
 //! | [`paths`] | the workspace root, the Python virtualenv ([`paths::interop_env`]), `tests/python` scripts, the test TLS files ([`paths::tls_file`]) |
 //! | [`process`] | [`process::Peer`]: a subprocess spoken to in lines (Python peers, `courier listen`) |
 //! | [`python`] | Python oslo.messaging peers ready on a topic, payloads awkward for two JSON codecs |
+//! | [`watchdog`] | [`watchdog::Watchdog`]: ends a long test that stops making progress (its last step and the end of each private node's log printed, the nodes and peers it started killed) instead of letting it hang |
 //! | [`wire`] | transport-level requests and notifications, and the next request of a listener |
 //! | [`gauge`] | [`gauge::Gate`] and [`gauge::Gauge`]: block methods until the test opens, count methods running |
 //! | [`logs`] | [`logs::Captured`]: the text of every log event of a thread or the process, to search |
@@ -51,6 +52,7 @@ pub mod paths;
 pub mod process;
 pub mod python;
 pub mod transports;
+pub mod watchdog;
 pub mod wire;
 
 /// Bounds how long a test waits for something that should happen soon; only a failure waits

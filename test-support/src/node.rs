@@ -24,8 +24,16 @@ use std::time::Duration;
 
 use tempfile::TempDir;
 
+use crate::watchdog::{self, Registration, kill_group};
+
 /// How long a node may take to boot on a busy two-core machine.
 const BOOT: Duration = Duration::from_secs(120);
+/// How long any other `rabbitmqctl` command may take: most of them wait without a bound of
+/// their own (`stop_app`, `start_app`, `close_all_connections`), and one that never returns
+/// must fail the test, not hang it.
+const CTL: Duration = Duration::from_secs(150);
+/// How long a killed or stopped node's processes may take to go away.
+const EXIT: Duration = Duration::from_secs(30);
 
 /// Ports the RabbitMQ CLI tools take for their own Erlang distribution (`rabbitmqctl` listens on
 /// one of them while it runs), and the shared broker's: a node must not take any of them.
@@ -65,9 +73,9 @@ pub struct PrivateBroker {
     node: String,
     port: u16,
     dist_port: u16,
-    /// The `rabbitmq-server` process, leader of its own process group; `None` once killed or
-    /// stopped.
-    server: Option<Child>,
+    /// The `rabbitmq-server` process, leader of its own process group, and its entry in the
+    /// watchdog's registry; `None` once killed or stopped.
+    server: Option<(Child, Registration)>,
     /// The TLS listener, when the node has one.
     tls: Option<TlsListener>,
 }
@@ -313,7 +321,14 @@ impl PrivateBroker {
         command.stdin(Stdio::null()).stdout(log.try_clone().expect("a second handle")).stderr(log);
         // Its own process group, so `kill` reaches the Erlang VM the script starts, too.
         std::os::unix::process::CommandExt::process_group(&mut command, 0);
-        self.server = Some(command.spawn().expect("start rabbitmq-server"));
+        let server = command.spawn().expect("start rabbitmq-server");
+        let registration = watchdog::register(
+            server.id(),
+            &self.node,
+            Some(self.path("log/server.out")),
+            Some(self.dir.path().to_owned()),
+        );
+        self.server = Some((server, registration));
         // `rabbitmqctl wait` returns once the node's applications run (or the node died).
         let pid_file = self.path("rabbitmq.pid");
         let timeout = BOOT.as_secs().to_string();
@@ -331,9 +346,7 @@ impl PrivateBroker {
 
     /// The end of the node's output, for failure messages.
     pub fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(self.path("log/server.out")).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
+        watchdog::tail(&self.path("log/server.out"), 40)
     }
 
     /// The node's AMQP port on 127.0.0.1.
@@ -378,14 +391,24 @@ impl PrivateBroker {
         format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port)
     }
 
-    /// Runs `rabbitmqctl -n <node> args...` off the async runtime and returns what it did.
+    /// Runs `rabbitmqctl -n <node> args...` and returns what it did.
+    ///
+    /// # Panics
+    /// When the command does not finish within a bound (150 s): it is killed, and the panic
+    /// shows the end of the node's log.
     pub async fn ctl(&self, args: &[&str]) -> Output {
         let mut command = self.command("rabbitmqctl");
-        command.arg("-n").arg(&self.node).args(args);
-        tokio::task::spawn_blocking(move || command.output())
-            .await
-            .expect("the rabbitmqctl thread")
-            .expect("run rabbitmqctl")
+        command.arg("-n").arg(&self.node).args(args).stdin(Stdio::null());
+        let mut command = tokio::process::Command::from(command);
+        command.kill_on_drop(true);
+        match tokio::time::timeout(CTL, command.output()).await {
+            Ok(output) => output.expect("run rabbitmqctl"),
+            Err(_) => panic!(
+                "rabbitmqctl {args:?} on {} did not finish within {CTL:?}\n--- the node's output ---\n{}",
+                self.node,
+                self.log_tail()
+            ),
+        }
     }
 
     async fn ctl_ok(&self, args: &[&str]) {
@@ -418,35 +441,51 @@ impl PrivateBroker {
     }
 
     /// Kills the node with SIGKILL, as a crash or an OOM kill would; waits until it is gone.
+    ///
+    /// # Panics
+    /// When it is still there after 30 s.
     pub async fn kill(&mut self) {
-        let Some(mut server) = self.server.take() else { return };
+        let Some((mut server, _registration)) = self.server.take() else { return };
         kill_group(server.id());
-        tokio::task::spawn_blocking(move || server.wait())
-            .await
-            .expect("the waiting thread")
-            .expect("wait for rabbitmq-server");
+        self.exited(&mut server, "after SIGKILL").await;
     }
 
     /// Stops the node gracefully if it runs (`rabbitmqctl stop`), then boots it again on the
     /// same port, name and data; returns once it accepts connections.
     pub async fn restart(&mut self) {
-        if let Some(mut server) = self.server.take() {
+        if let Some((mut server, _registration)) = self.server.take() {
             self.ctl_ok(&["stop"]).await;
-            tokio::task::spawn_blocking(move || server.wait())
-                .await
-                .expect("the waiting thread")
-                .expect("wait for rabbitmq-server");
+            self.exited(&mut server, "after rabbitmqctl stop").await;
         }
         self.boot().await;
+    }
+
+    /// Waits (within [`EXIT`]) for the `rabbitmq-server` process to end, polling so that no
+    /// thread is left blocked on it if it never does.
+    async fn exited(&self, server: &mut Child, when: &str) {
+        let deadline = tokio::time::Instant::now() + EXIT;
+        loop {
+            if server.try_wait().expect("the state of rabbitmq-server").is_some() {
+                return;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                kill_group(server.id());
+                panic!("the private broker {} still ran {EXIT:?} {when}", self.node);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 }
 
 impl Drop for PrivateBroker {
     fn drop(&mut self) {
         // No graceful stop: the data goes away with the directory anyway.
-        if let Some(mut server) = self.server.take() {
+        if let Some((mut server, _registration)) = self.server.take() {
             kill_group(server.id());
-            let _ = server.wait();
+            let deadline = std::time::Instant::now() + EXIT;
+            while matches!(server.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
         }
     }
 }
@@ -454,11 +493,6 @@ impl Drop for PrivateBroker {
 /// A fresh Erlang cookie, so a node cannot join another by accident.
 fn new_cookie() -> String {
     uuid::Uuid::new_v4().simple().to_string()
-}
-
-/// SIGKILL to the process group `leader` leads.
-fn kill_group(leader: u32) {
-    let _ = Command::new("kill").args(["-KILL", "--", &format!("-{leader}")]).status();
 }
 
 fn set_owner_only(path: &Path) {

@@ -48,6 +48,8 @@ pub struct Peer {
     stderr: mpsc::Receiver<String>,
     stderr_tail: Tail,
     next_id: u64,
+    /// For a peer leading its own process group: its entry in the watchdog's registry.
+    _group: Option<crate::watchdog::Registration>,
 }
 
 impl Peer {
@@ -68,6 +70,7 @@ impl Peer {
             stderr,
             stderr_tail,
             next_id: 0,
+            _group: None,
         }
     }
 
@@ -105,7 +108,9 @@ impl Peer {
             // time of its group's leader, which must be alive (the test's own group leader may be
             // a shell that has exited).
             .process_group(0);
-        Self::start(script, command)
+        let mut peer = Self::start(script, command);
+        peer._group = Some(crate::watchdog::register(peer.pid, script, None, None));
+        peer
     }
 
     /// The process id.
