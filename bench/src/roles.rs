@@ -228,8 +228,11 @@ pub async fn serve(
     std::future::pending().await
 }
 
-/// The harness's `rabbit://host:port/` as lapin spells it (`amqp://`, the default vhost `/`).
+/// The harness's `rabbit://host:port/` as lapin spells it (`amqp://`, the default vhost `/`). A
+/// query holds courier's driver options (e.g. `?rabbit_qos_prefetch_count=64`), which mean
+/// nothing to the bare loop: it is left out.
 fn lapin_url(url: &str) -> String {
+    let url = url.split_once('?').map_or(url, |(base, _)| base);
     let url = url.strip_prefix("rabbit://").map_or_else(|| url.to_owned(), |rest| format!("amqp://{rest}"));
     url.strip_suffix('/').map_or(url.clone(), str::to_owned)
 }
