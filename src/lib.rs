@@ -261,8 +261,8 @@ pub mod transport {
 
     pub use courier_runtime::transport::{
         CallOptions, Connector, DEFAULT_CONTROL_EXCHANGE, Delivery, Headers, Incoming, ListenOptions,
-        Listener, NotifyOptions, Origin, PendingReply, SendOptions, Transport, TransportConfig,
-        register_transport,
+        Listener, NotifyOptions, Origin, PendingReply, ReplySendError, ReplySender, SendOptions, Transport,
+        TransportConfig, register_transport,
     };
     pub use courier_runtime::url::{TransportHost, TransportUrl};
 }

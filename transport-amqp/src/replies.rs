@@ -10,12 +10,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use courier_runtime::error::TransportError;
+use courier_runtime::transport::{PendingReply, ReplySendError, ReplySender};
 use courier_runtime::wire::{self, Reply};
-use courier_runtime::{error::TransportError, transport::PendingReply};
 use futures::{FutureExt, StreamExt};
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::{Acker, Connection, Consumer};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::connection::{Broker, until_closing};
@@ -35,7 +36,7 @@ const FINAL_REPLY_HANDOFF_TIMEOUT: Duration = Duration::from_secs(60);
 /// With this many calls waiting at once, a warning suggests a leak (callers that never finish).
 const MANY_WAITERS: usize = 10_000;
 
-type Waiter = mpsc::Sender<Result<Reply, TransportError>>;
+type Waiter = ReplySender;
 
 /// The state of the reply consumer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -163,20 +164,20 @@ impl ReplyHub {
 
     /// Registers a call; its replies go into the returned [`PendingReply`].
     pub(crate) fn wait_for(self: &Arc<Self>, msg_id: &str) -> PendingReply {
-        let (sender, receiver) = mpsc::channel(REPLIES_PER_CALL);
+        let hub = Arc::downgrade(self);
+        let forget = msg_id.to_owned();
+        let (sender, pending) = PendingReply::channel(REPLIES_PER_CALL, move || {
+            if let Some(hub) = hub.upgrade() {
+                hub.forget(&forget);
+            }
+        });
         let mut waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
         waiters.insert(msg_id.to_owned(), sender);
         if waiters.len() > MANY_WAITERS {
             tracing::warn!(waiting = waiters.len(), "many calls are waiting for replies; possible leak");
         }
         drop(waiters);
-        let hub = Arc::downgrade(self);
-        let msg_id = msg_id.to_owned();
-        PendingReply::new(receiver, move || {
-            if let Some(hub) = hub.upgrade() {
-                hub.forget(&msg_id);
-            }
-        })
+        pending
     }
 
     /// The caller stopped waiting.
@@ -310,15 +311,15 @@ impl ReplyHub {
         }
         match waiter.try_send(Ok(reply)) {
             Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(reply)) if ending => {
+            Err(ReplySendError::Full(reply)) if ending => {
                 tokio::spawn(async move {
                     let _ = tokio::time::timeout(FINAL_REPLY_HANDOFF_TIMEOUT, waiter.send(reply)).await;
                 });
             }
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(ReplySendError::Full(_)) => {
                 tracing::debug!(%msg_id, "the caller is not reading its heartbeats; dropping one");
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
+            Err(ReplySendError::Closed(_)) => {
                 tracing::info!(%msg_id, "the caller stopped waiting for this reply; discarding it");
             }
         }

@@ -3,11 +3,10 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use courier_runtime::wire::Reply;
-use courier_runtime::{error::TransportError, transport::Headers};
+use courier_runtime::transport::{Headers, ReplySender};
 
 /// One message body in a queue, with its expiry (a call's timeout) and headers.
 #[derive(Clone, Debug)]
@@ -92,7 +91,7 @@ pub(crate) struct Exchange {
 }
 
 /// Where a reply queue's replies go: the waiting calls of one transport.
-pub(crate) type ReplyRouter = Weak<Mutex<HashMap<String, mpsc::Sender<Result<Reply, TransportError>>>>>;
+pub(crate) type ReplyRouter = Weak<Mutex<HashMap<String, ReplySender>>>;
 
 #[derive(Debug, Default)]
 pub(crate) struct Broker {

@@ -35,7 +35,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use futures::future::BoxFuture;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use courier_runtime::transport::Origin;
@@ -46,7 +46,7 @@ use courier_runtime::{
     target::Target,
     transport::{
         CallOptions, Delivery, Headers, Incoming, ListenOptions, Listener, NotifyOptions, PendingReply,
-        SendOptions, Transport, TransportConfig,
+        ReplySender, SendOptions, Transport, TransportConfig,
     },
     url::TransportUrl,
 };
@@ -59,7 +59,7 @@ pub use faults::{FaultStats, Faults, Publish, connect_with_faults};
 /// How many replies (heartbeats included) may wait for a caller to read them.
 const REPLY_BUFFER: usize = 16;
 
-type Waiters = Arc<Mutex<HashMap<String, mpsc::Sender<Result<Reply, TransportError>>>>>;
+type Waiters = Arc<Mutex<HashMap<String, ReplySender>>>;
 
 /// An in-memory transport. Build one with [`connect`] or the URL `fake://`.
 pub struct FakeTransport {
@@ -215,18 +215,16 @@ impl Transport for FakeTransport {
             request.msg_id.clone().ok_or(TransportError::InvalidRequest("a call needs a _msg_id".into()))?;
         request.reply_q = Some(self.reply_q.clone());
         request.unique_id = Some(wire::new_id());
-        let (sender, receiver) = mpsc::channel(REPLY_BUFFER);
-        lock(&self.waiters).insert(msg_id.clone(), sender);
+        let waiters = Arc::downgrade(&self.waiters);
+        let forget = msg_id.clone();
+        let (sender, pending) = PendingReply::channel(REPLY_BUFFER, move || {
+            if let Some(waiters) = waiters.upgrade() {
+                lock(&waiters).remove(&forget);
+            }
+        });
+        lock(&self.waiters).insert(msg_id, sender);
         let body = wire::encode_envelope(&request);
         let expires_at = Instant::now().checked_add(options.timeout);
-        let pending = {
-            let waiters = Arc::downgrade(&self.waiters);
-            PendingReply::new(receiver, move || {
-                if let Some(waiters) = waiters.upgrade() {
-                    lock(&waiters).remove(&msg_id);
-                }
-            })
-        };
         if fate == Fate::Deliver {
             self.deliver(target, body, options.mandatory, expires_at, &options.headers)?;
         }
