@@ -29,7 +29,7 @@ const HUNG_AFTER: Duration = Duration::from_secs(20);
 /// Answered calls each caller needs after a fault to count as recovered.
 const ANSWERED_AFTER: usize = 5;
 const COURIER_CALLERS: usize = 2;
-/// The whole test takes 20-70 s; past this it is hung somewhere no bound reaches.
+/// The whole test takes 20-30 s here; past this it is hung somewhere no bound reaches.
 const WATCHDOG: Duration = Duration::from_secs(300);
 
 #[derive(Clone, Copy, Debug)]

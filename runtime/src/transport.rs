@@ -283,11 +283,13 @@ type BoxedReply = Box<Result<Reply, TransportError>>;
 pub struct ReplySender(mpsc::Sender<BoxedReply>);
 
 /// Why [`ReplySender::try_send`] gave a reply back.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum ReplySendError {
     /// The caller has not read the replies before it yet (the channel is full).
+    #[error("the caller has not read its earlier replies yet")]
     Full(Result<Reply, TransportError>),
     /// The caller stopped waiting.
+    #[error("the caller stopped waiting for replies")]
     Closed(Result<Reply, TransportError>),
 }
 

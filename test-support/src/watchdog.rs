@@ -16,7 +16,8 @@
 //! watchdog.step("booting the private node");
 //! // ... the test ...
 //! watchdog.step("draining the server");
-//! // Dropping it (at the end of the test, or while a failure unwinds) stands it down.
+//! // Dropping it at the end of the test stands it down; dropped while a failure unwinds, it
+//! // stays on duty until the process exits.
 //! ```
 
 use std::io::Write;
@@ -110,6 +111,12 @@ impl Watchdog {
 
 impl Drop for Watchdog {
     fn drop(&mut self) {
+        // While a failure unwinds, stay on duty: what runs after it can hang too (a tokio
+        // runtime's shutdown waits for its blocking tasks), and a process that only failed
+        // exits long before the limit.
+        if std::thread::panicking() {
+            return;
+        }
         *self.shared.done.lock().unwrap_or_else(|e| e.into_inner()) = true;
         self.shared.wake.notify_all();
         if let Some(thread) = self.thread.take() {

@@ -6,8 +6,9 @@
 //! topic, and one queue per notification pool. Unlike oslo's, requests and notifications go
 //! through the real wire encoding (the 2.0 envelope), so serialization bugs show in memory too
 //! (replies are handed over as they are, as oslo's fake driver does: their result is JSON
-//! already), delivery wakes listeners instead of polling, a call's request expires with its timeout, and cleanup
-//! only releases what this transport owns, so parallel tests never disturb each other.
+//! already), delivery wakes listeners instead of polling, a call's request expires with its
+//! timeout, and cleanup only releases what this transport owns, so parallel tests never disturb
+//! each other.
 //!
 //! [`connect_with_faults`] builds a transport with a [`Faults`] handle that injects what a real
 //! broker and network do on a bad day, to that transport only: failed and lost publishes,
