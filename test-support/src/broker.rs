@@ -11,7 +11,9 @@ use courier::{
     Transport,
     transport::{TransportConfig, TransportUrl},
 };
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
+use lapin::options::{
+    BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueDeclareOptions,
+};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 
@@ -106,6 +108,20 @@ impl Raw {
         let exists = channel.queue_declare(queue.into(), options, FieldTable::default()).await.is_ok();
         let _ = channel.close(200, "ok".into()).await;
         exists
+    }
+
+    /// Declares an exchange as another peer (or an operator) would have, with `options`
+    /// (durable, auto-delete), e.g. to set up a declaration courier must live with.
+    pub async fn declare_exchange(
+        &self,
+        name: &str,
+        kind: lapin::ExchangeKind,
+        options: ExchangeDeclareOptions,
+    ) {
+        self.channel
+            .exchange_declare(name.into(), kind, options, FieldTable::default())
+            .await
+            .unwrap_or_else(|e| panic!("declare the exchange {name}: {e}"));
     }
 
     /// Publishes a body as an oslo peer would (JSON properties, persistent) and waits until the

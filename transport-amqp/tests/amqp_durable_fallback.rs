@@ -83,15 +83,7 @@ async fn a_durable_exchange_is_not_replaced_and_notifications_do_not_fall_back()
     let exchange = unique("durable-exchange");
     let raw = Raw::connect().await;
     let options = ExchangeDeclareOptions { durable: true, ..ExchangeDeclareOptions::default() };
-    raw.channel
-        .exchange_declare(
-            exchange.as_str().into(),
-            lapin::ExchangeKind::Topic,
-            options,
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    raw.declare_exchange(&exchange, lapin::ExchangeKind::Topic, options).await;
     let plain = broker::transport_on(broker::URL, &exchange).await;
     let refused = plain.listen(&Target::new(unique("t")).with_server("s"), &ListenOptions::default()).await;
     match refused.err().expect("refused") {
@@ -104,15 +96,7 @@ async fn a_durable_exchange_is_not_replaced_and_notifications_do_not_fall_back()
     // oslo declares a notification's default queue (and with it the exchange) before its
     // exchange fallback could run, so a durable notifier on a non-durable exchange fails.
     let exchange = unique("plain-exchange");
-    raw.channel
-        .exchange_declare(
-            exchange.as_str().into(),
-            lapin::ExchangeKind::Topic,
-            ExchangeDeclareOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    raw.declare_exchange(&exchange, lapin::ExchangeKind::Topic, ExchangeDeclareOptions::default()).await;
     let durable = broker::transport_on(&format!("{}?{DURABLE}", broker::URL), &exchange).await;
     let result = durable
         .notify(

@@ -390,24 +390,9 @@ async fn cleanup_deletes_fanout_queues_and_declares_oslo_arguments() {
             .await
             .unwrap();
     }
-    raw.channel
-        .exchange_declare(
-            exchange.as_str().into(),
-            lapin::ExchangeKind::Topic,
-            Default::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    raw.channel
-        .exchange_declare(
-            format!("{topic}_fanout").as_str().into(),
-            lapin::ExchangeKind::Fanout,
-            lapin::options::ExchangeDeclareOptions { auto_delete: true, ..Default::default() },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    raw.declare_exchange(&exchange, lapin::ExchangeKind::Topic, Default::default()).await;
+    let auto_delete = lapin::options::ExchangeDeclareOptions { auto_delete: true, ..Default::default() };
+    raw.declare_exchange(&format!("{topic}_fanout"), lapin::ExchangeKind::Fanout, auto_delete).await;
     // The reply queue, once a call made it exist.
     let _pending = transport
         .call(&Target::new(&topic), call_request("x", json!({})), &CallOptions::new(Duration::from_secs(30)))
