@@ -245,17 +245,16 @@ impl Transport for FakeTransport {
         self.deliver(target, wire::encode_envelope(&request), options.mandatory, None, &options.headers)
     }
 
-    async fn reply(&self, reply_q: &str, mut reply: Reply) -> Result<(), TransportError> {
+    async fn reply(&self, reply_q: &str, reply: Reply) -> Result<(), TransportError> {
         if self.publishing(faults::Publish::Reply)? == Fate::Drop {
             return Ok(());
         }
-        reply.unique_id = Some(wire::new_id());
         let undeliverable =
             || TransportError::Undeliverable { exchange: String::new(), routing_key: reply_q.to_owned() };
         let waiters = broker().reply_router(reply_q).and_then(|w| w.upgrade()).ok_or_else(undeliverable)?;
         // Handed over as it is, as oslo's fake driver hands its replies over: a reply's result
         // is JSON already (the serializer made it), so encoding and decoding it again would
-        // only cost time.
+        // only cost time; nor does it get a `_unique_id`, which only dedupes broker deliveries.
         let msg_id = reply.msg_id.clone().unwrap_or_default();
         let sender = lock(&waiters).get(&msg_id).cloned();
         match sender {
