@@ -179,6 +179,41 @@ async fn a_call_taken_back_by_a_dropped_connection_is_answered_from_its_redelive
     env.server.wait().await;
 }
 
+/// A request is acknowledged before its method runs, but the acknowledgement's completion does
+/// not hold the method up: with every ack taking a second, a call is answered at once. An ack
+/// that fails only after its method started (the connection dropped while it was on its way) is
+/// logged; the broker delivers the call again, and the reply cache leaves that redelivery to the
+/// run under way, so the method runs once.
+#[tokio::test(start_paused = true)]
+async fn an_ack_in_flight_does_not_hold_up_its_call_and_one_that_fails_late_does_not_run_it_twice() {
+    let (_guard, logs) = capture_thread("courier_runtime=info");
+    let env = env(ExecutorConfig::default()).await;
+    let ack_takes = Duration::from_secs(1);
+    env.faults.delay_settles(ack_takes);
+    let started = Instant::now();
+    assert_eq!(echo(&env.client, 1).await.unwrap(), 1);
+    assert!(started.elapsed() < ack_takes, "answered only after its ack ({:?})", started.elapsed());
+    tokio::time::sleep(ack_takes * 2).await;
+    assert_eq!(env.faults.unsettled(), 0, "the ack completed after the reply");
+
+    let client = env.client.clone();
+    let slow =
+        tokio::spawn(
+            async move { client.call_as::<_, u32>(&Context::new(), "slow", &json!({"value": 2})).await },
+        );
+    env.gauge.wait_until("the slow call runs", |g| g.started() == 2).await;
+    env.faults.drop_connection();
+    assert_eq!(env.faults.stats().requeued_on_drop, 1, "the call whose ack was on its way went back");
+    // Past the ack's delay: it failed, and the redelivery was taken and answered.
+    tokio::time::sleep(ack_takes * 3).await;
+    env.gate.open();
+    assert_eq!(within("the slow reply", slow).await.unwrap().unwrap(), 2);
+    assert_eq!(env.gauge.finished(), 2, "each call ran once");
+    assert!(logs.contains("acknowledgement of a message already running failed"), "{}", logs.text());
+    assert!(logs.contains("a redelivered call is still running"), "{}", logs.text());
+    assert_eq!(env.server.wait().await.abandoned, 0);
+}
+
 /// Sends a call through the client's transport itself, to see every reply the server sends.
 async fn raw_call(env: &Env, method: &str, value: u32) -> courier::transport::PendingReply {
     let request = courier_test_support::wire::call_request(method, json!({"value": value}));

@@ -8,8 +8,8 @@
 //
 // What differs between the two is a `Handler`: how a delivery decodes into work, how the work
 // runs, and the `AckPolicy`. RPC requests are acknowledged on admission (oslo's ack on
-// receipt; sent from the message's task before it runs), so the consumer stops consuming at
-// `stop`; notifications are acknowledged after their endpoints ran. Either way the consumer
+// receipt; sent by the handler from the message's task before it runs), so the consumer stops
+// consuming at `stop`; notifications are acknowledged after their endpoints ran. Either way the consumer
 // is dropped only after the drain, so late acks still reach the broker.
 
 use std::future::Future;
@@ -256,7 +256,8 @@ pub(crate) trait Handler: Send + Sync + Sized + 'static {
     /// Plans the work of one message.
     fn plan(&self, taken: Self::Taken) -> Self::Work;
 
-    /// Runs admitted work to its end (reply or settlement). The admission is released when
+    /// Runs admitted work to its end (reply or settlement); under [`AckPolicy::OnAdmission`]
+    /// it acknowledges the work first, before running it. The admission is released when
     /// this returns or drops it, whichever comes first. `stopping` turns true when the
     /// consumer is stopped.
     fn handle(
@@ -376,25 +377,9 @@ impl<H: Handler> Core<H> {
         }
         metrics::admitted(&self.consumer, work.method(), kind.as_str());
         let (core, stopping) = (Arc::clone(self), stopped.clone());
-        match H::ACK {
-            // Acknowledged first thing in the work's own task, still before it runs: awaited
-            // here, each ack's round trip through the transport (on RabbitMQ, lapin's I/O
-            // thread) held up taking the next message. The consumer stays open until the drain
-            // is over, so these acks still reach the broker after a stop.
-            AckPolicy::OnAdmission => self.spawn(async move {
-                if let Err(error) = work.settle(Settlement::Ack).await {
-                    // As oslo: a message whose ack failed is not run (the broker will
-                    // redeliver it).
-                    tracing::error!(%error, "could not acknowledge a message; skipping it");
-                    return;
-                }
-                // Boxed, here and below: the handling future is several KiB, and spawning moves
-                // a task's future several times (callgrind showed the copies); a boxed one moves
-                // as a pointer.
-                Box::pin(H::handle(core, work, admission, stopping)).await;
-            }),
-            AckPolicy::AfterHandling => self.spawn(Box::pin(H::handle(core, work, admission, stopping))),
-        }
+        // Boxed: the handling future is several KiB, and spawning moves a task's future several
+        // times (callgrind showed the copies); a boxed one moves as a pointer.
+        self.spawn(Box::pin(H::handle(core, work, admission, stopping)));
         true
     }
 

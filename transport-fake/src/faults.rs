@@ -78,6 +78,7 @@ pub(crate) struct FaultState {
     drop: [AtomicUsize; 4],
     redeliver: AtomicUsize,
     delay_nanos: AtomicU64,
+    settle_delay_nanos: AtomicU64,
     reorder: AtomicBool,
     /// Bumped by every `cancel_consumers`; a listener created before ends.
     cancel_epoch: AtomicU64,
@@ -125,6 +126,32 @@ impl Faults {
     pub fn delay_deliveries(&self, delay: Duration) {
         let nanos = u64::try_from(delay.as_nanos()).unwrap_or(u64::MAX);
         self.state.delay_nanos.store(nanos, Ordering::Release);
+    }
+
+    /// Makes every ack, requeue and reject of this transport's listeners take `delay` (tokio
+    /// time), as a settle frame waiting for a busy connection; a connection dropped meanwhile
+    /// makes it fail. `Duration::ZERO` turns it off.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// use std::time::Duration;
+    /// use courier_fake::connect_with_faults;
+    /// use courier_runtime::{target::Target, transport::TransportConfig, wire::Request};
+    ///
+    /// let (transport, faults) = connect_with_faults(TransportConfig::default());
+    /// let target = Target::new("doc-settle-delay").with_server("s");
+    /// let mut listener = transport.listen(&target, &Default::default()).await.unwrap();
+    /// transport.cast(&target, Request::new("m", Default::default()), &Default::default()).await.unwrap();
+    /// let incoming = listener.next().await.unwrap();
+    /// faults.delay_settles(Duration::from_secs(1));
+    /// let started = tokio::time::Instant::now();
+    /// incoming.delivery.ack().await.unwrap();
+    /// assert_eq!(started.elapsed(), Duration::from_secs(1));
+    /// # }
+    /// ```
+    pub fn delay_settles(&self, delay: Duration) {
+        let nanos = u64::try_from(delay.as_nanos()).unwrap_or(u64::MAX);
+        self.state.settle_delay_nanos.store(nanos, Ordering::Release);
     }
 
     /// While on, this transport's listeners take the newest waiting message first instead of
@@ -181,6 +208,7 @@ impl Faults {
         }
         self.state.redeliver.store(0, Ordering::Release);
         self.delay_deliveries(Duration::ZERO);
+        self.delay_settles(Duration::ZERO);
         self.reorder_deliveries(false);
     }
 
@@ -219,6 +247,11 @@ impl FaultState {
 
     pub(crate) fn delay(&self) -> Option<Duration> {
         let nanos = self.delay_nanos.load(Ordering::Acquire);
+        (nanos > 0).then(|| Duration::from_nanos(nanos))
+    }
+
+    pub(crate) fn settle_delay(&self) -> Option<Duration> {
+        let nanos = self.settle_delay_nanos.load(Ordering::Acquire);
         (nanos > 0).then(|| Duration::from_nanos(nanos))
     }
 
@@ -280,8 +313,12 @@ impl Unsettled {
         lock(&self.stored).take()
     }
 
-    /// Takes the message to settle it; an error once a dropped connection took it back.
-    pub(crate) fn settle(&self) -> Result<Option<Stored>, TransportError> {
+    /// Takes the message to settle it (after the settle delay, if one is armed); an error once a
+    /// dropped connection took it back.
+    pub(crate) async fn settle(&self) -> Result<Option<Stored>, TransportError> {
+        if let Some(delay) = self.faults.as_ref().and_then(|faults| faults.settle_delay()) {
+            tokio::time::sleep(delay).await;
+        }
         let stored = self.take();
         if stored.is_none() && self.lost.load(Ordering::Acquire) {
             return Err(TransportError::Connection {

@@ -438,20 +438,20 @@ struct FakeDelivery(Arc<Unsettled>);
 #[async_trait]
 impl Delivery for FakeDelivery {
     async fn ack(&self) -> Result<(), TransportError> {
-        let stored = self.0.settle()?;
+        let stored = self.0.settle().await?;
         self.0.finish(stored);
         Ok(())
     }
 
     async fn requeue(&self) -> Result<(), TransportError> {
-        if let Some(stored) = self.0.settle()? {
+        if let Some(stored) = self.0.settle().await? {
             self.0.queue.push_front(stored.into_redelivered());
         }
         Ok(())
     }
 
     async fn reject(&self) -> Result<(), TransportError> {
-        let stored = self.0.settle()?;
+        let stored = self.0.settle().await?;
         if stored.is_some() {
             tracing::warn!("message rejected without requeue; the in-memory broker drops it");
         }
