@@ -123,13 +123,18 @@ fn canonical_envelope(body: &[u8]) -> Option<Vec<u8>> {
     const COMPACT: &[u8] = b"{\"oslo.version\":\"2.0\",\"oslo.message\":\"";
     const SPACED: &[u8] = b"{\"oslo.version\": \"2.0\", \"oslo.message\": \"";
     let escaped = body.strip_prefix(COMPACT).or_else(|| body.strip_prefix(SPACED))?.strip_suffix(b"\"}")?;
+    // A control character is invalid in a JSON string: not JSON, which the general path reports.
+    // Found as the smallest byte, a reduction that compiles to vector instructions.
+    if escaped.iter().fold(u8::MAX, |smallest, &byte| smallest.min(byte)) < 0x20 {
+        return None;
+    }
     let mut inner = Vec::with_capacity(escaped.len());
     let mut rest = escaped;
-    while let Some(at) = rest.iter().position(|&b| STRING_SPECIAL[usize::from(b)]) {
+    // memchr's vector search between escapes, then a byte at a time only at each escape.
+    while let Some(at) = memchr::memchr2(b'\\', b'"', rest) {
         inner.extend_from_slice(&rest[..at]);
-        // A quote ends the string early and a control character is invalid in it: not this
-        // shape, or not JSON; the general path tells which.
-        if rest[at] != b'\\' {
+        // A quote ends the string early: not this shape; the general path decides.
+        if rest[at] == b'"' {
             return None;
         }
         inner.push(match rest.get(at + 1)? {
@@ -149,20 +154,6 @@ fn canonical_envelope(body: &[u8]) -> Option<Vec<u8>> {
     inner.extend_from_slice(rest);
     Some(inner)
 }
-
-/// The bytes a JSON string cannot hold as they are: quote, backslash, control characters (one
-/// table lookup a byte, the unescape loop's hot path).
-static STRING_SPECIAL: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut byte = 0;
-    while byte < 0x20 {
-        table[byte] = true;
-        byte += 1;
-    }
-    table[b'"' as usize] = true;
-    table[b'\\' as usize] = true;
-    table
-};
 
 /// The 2.0 envelope as oslo writes it; any other key, or a key twice, is not this shape.
 #[derive(serde::Deserialize)]
