@@ -62,6 +62,13 @@ impl std::str::FromStr for Scenario {
     }
 }
 
+impl Scenario {
+    /// Whether `implementation` takes part in this scenario: the oslo-shaped loop only calls.
+    fn runs(self, implementation: Implementation) -> bool {
+        implementation != Implementation::LimitOslo || matches!(self, Self::Sequential | Self::Outstanding(_))
+    }
+}
+
 impl std::fmt::Display for Scenario {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -80,6 +87,9 @@ impl std::fmt::Display for Scenario {
 pub enum Implementation {
     /// The bare lapin request/reply loop (the limit of the RabbitMQ rows).
     Limit,
+    /// The same loop doing what oslo's wire obligations ask of every call (for comparison, not
+    /// a limit): see `roles::OsloShaped`.
+    LimitOslo,
     /// courier with `async fn` methods.
     CourierAsync,
     /// courier with sync `fn` methods.
@@ -100,6 +110,7 @@ impl Implementation {
     fn name(self) -> &'static str {
         match self {
             Self::Limit => "lapin loop (limit)",
+            Self::LimitOslo => "lapin loop, oslo's obligations",
             Self::CourierAsync => "courier async fn",
             Self::CourierSync => "courier fn",
             Self::Python => "Python oslo.messaging",
@@ -439,8 +450,9 @@ const BROKER_SCENARIOS: [Scenario; 5] = [
     Scenario::Casts,
     Scenario::Notifications,
 ];
-const BROKER_IMPLEMENTATIONS: [Implementation; 4] = [
+const BROKER_IMPLEMENTATIONS: [Implementation; 5] = [
     Implementation::Limit,
+    Implementation::LimitOslo,
     Implementation::CourierAsync,
     Implementation::CourierSync,
     Implementation::Python,
@@ -474,8 +486,9 @@ fn run_all(smoke: bool, runs: usize, url: &str, selection: &Selection) -> Result
         eprintln!("run {}/{runs}", run + 1);
         for size in SIZES.into_iter().filter(|&size| selection.size(size)) {
             for scenario in BROKER_SCENARIOS.into_iter().filter(|s| selection.runs(&s.to_string())) {
-                for implementation in
-                    BROKER_IMPLEMENTATIONS.into_iter().filter(|&i| selection.implementation(i))
+                for implementation in BROKER_IMPLEMENTATIONS
+                    .into_iter()
+                    .filter(|&i| selection.implementation(i) && scenario.runs(i))
                 {
                     let count = counts.of(scenario, implementation);
                     eprintln!("  {scenario} {size} B: {} x{count}", implementation.name());

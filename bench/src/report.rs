@@ -142,6 +142,14 @@ pub fn table(records: &[Record], runs: usize, smoke: bool) -> String {
     let _ = writeln!(out, "## RabbitMQ (client and server in separate processes)\n");
     let _ = writeln!(
         out,
+        "\"{}\" is the same loop doing what oslo's wire obligations ask of a call (a publishing \
+         connection apart from the consuming one, publisher confirms awaited, the 2.0 envelope, a \
+         topic exchange, a TTL on the request, a mandatory reply, acked requests and replies): \
+         what any oslo-compatible client and server pay on this broker, for comparison.\n",
+        Implementation::LimitOslo.name()
+    );
+    let _ = writeln!(
+        out,
         "| scenario | payload | implementation | ops/s | ratio to limit | × Python | p50 µs | p99 µs | target |"
     );
     let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|");
@@ -149,6 +157,7 @@ pub fn table(records: &[Record], runs: usize, smoke: bool) -> String {
         for scenario in BROKER_SCENARIOS {
             for implementation in [
                 Implementation::Limit,
+                Implementation::LimitOslo,
                 Implementation::CourierAsync,
                 Implementation::CourierSync,
                 Implementation::Python,

@@ -196,6 +196,15 @@ pub async fn serve(
                 }
             });
         }
+        Implementation::LimitOslo => {
+            let (consumer, publisher) = OsloShaped::server(url, topic).await?;
+            println!("ready");
+            tokio::spawn(async move {
+                if let Err(error) = OsloShaped::serve(consumer, publisher).await {
+                    eprintln!("oslo-shaped lapin server: {error}");
+                }
+            });
+        }
         Implementation::CourierAsync | Implementation::CourierSync => {
             let transport = courier::connect(url).await?;
             let sync = implementation == Implementation::CourierSync;
@@ -343,6 +352,167 @@ impl LapinCaller {
     }
 }
 
+/// The exchange the oslo-shaped loop routes requests through (a topic exchange, as oslo's
+/// control exchange).
+const OSLO_SHAPED_EXCHANGE: &str = "courier-bench-oslo-shaped";
+
+/// The bare loop doing what oslo.messaging's rabbit driver asks of every call, so its rows show
+/// what those obligations cost on this broker with no framework at all:
+/// - publishing on a connection (and a confirm-mode channel) apart from the consuming one, and
+///   awaiting each publish's confirm;
+/// - the 2.0 envelope (the message JSON-encoded inside a JSON string) both ways;
+/// - requests through a topic exchange, persistent, with the call's timeout as their TTL;
+/// - replies `mandatory`, to the default exchange;
+/// - requests acknowledged on receipt, before the reply (the ack not awaited, as courier's
+///   server); replies acknowledged by the caller.
+///
+/// The caller is shared by the calling tasks: one publishing channel, one reply queue.
+struct OsloShaped {
+    publisher: Channel,
+    reply_queue: String,
+    waiters: Arc<Mutex<HashMap<String, oneshot::Sender<Vec<u8>>>>>,
+    next_id: AtomicU64,
+}
+
+impl OsloShaped {
+    /// The oslo envelope around a JSON message.
+    fn envelope(message: &Value) -> Result<Vec<u8>, Failure> {
+        let inner = serde_json::to_string(message)?;
+        Ok(serde_json::to_vec(&json!({"oslo.version": "2.0", "oslo.message": inner}))?)
+    }
+
+    /// The JSON message inside an oslo envelope.
+    fn unwrap(body: &[u8]) -> Result<Value, Failure> {
+        let outer: Value = serde_json::from_slice(body)?;
+        let inner = outer["oslo.message"].as_str().ok_or("a body without an envelope")?;
+        Ok(serde_json::from_str(inner)?)
+    }
+
+    async fn confirming_channel(url: &str) -> Result<Channel, Failure> {
+        let channel = lapin_channel(url).await?;
+        channel.confirm_select(ConfirmSelectOptions::default()).await?;
+        Ok(channel)
+    }
+
+    /// Publishes and awaits the broker's confirm; a returned (unroutable) message is an error.
+    async fn publish(
+        channel: &Channel,
+        exchange: &str,
+        routing_key: &str,
+        mandatory: bool,
+        body: &[u8],
+        properties: BasicProperties,
+    ) -> Result<(), Failure> {
+        let properties = properties
+            .with_content_type("application/json".into())
+            .with_content_encoding("utf-8".into())
+            .with_delivery_mode(2);
+        let options = BasicPublishOptions { mandatory, ..BasicPublishOptions::default() };
+        let confirm = channel
+            .basic_publish(exchange.into(), routing_key.into(), options, body, properties)
+            .await?
+            .await?;
+        match confirm {
+            lapin::Confirmation::Ack(None) => Ok(()),
+            other => Err(format!("the broker did not take the message: {other:?}").into()),
+        }
+    }
+
+    /// The server's consumer (on its own connection) and publishing channel.
+    async fn server(url: &str, topic: &str) -> Result<(lapin::Consumer, Channel), Failure> {
+        let channel = lapin_channel(url).await?;
+        let exchange_options = lapin::options::ExchangeDeclareOptions::default();
+        channel
+            .exchange_declare(
+                OSLO_SHAPED_EXCHANGE.into(),
+                lapin::ExchangeKind::Topic,
+                exchange_options,
+                FieldTable::default(),
+            )
+            .await?;
+        let consumer = lapin_consumer(&channel, topic, courier::rpc::DEFAULT_PREFETCH).await?;
+        channel
+            .queue_bind(
+                topic.into(),
+                OSLO_SHAPED_EXCHANGE.into(),
+                topic.into(),
+                lapin::options::QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        Ok((consumer, Self::confirming_channel(url).await?))
+    }
+
+    /// Each request: ack sent, envelope opened, reply enveloped and published (mandatory,
+    /// confirmed), in a task of its own so confirms overlap as courier's do.
+    async fn serve(mut consumer: lapin::Consumer, publisher: Channel) -> Result<(), Failure> {
+        while let Some(delivery) = consumer.next().await {
+            let delivery = delivery?;
+            let publisher = publisher.clone();
+            tokio::spawn(async move {
+                let answer = async {
+                    let request = Self::unwrap(&delivery.data)?;
+                    let reply = Self::envelope(&json!({
+                        "result": request["args"]["payload"],
+                        "failure": null,
+                        "ending": true,
+                        "_msg_id": request["_msg_id"],
+                    }))?;
+                    let reply_q = request["_reply_q"].as_str().ok_or("a request without _reply_q")?;
+                    Self::publish(&publisher, "", reply_q, true, &reply, BasicProperties::default()).await
+                };
+                let (acked, answered) = tokio::join!(delivery.acker.ack(BasicAckOptions::default()), answer);
+                if let Err(error) = acked.map_err(Failure::from).and(answered) {
+                    eprintln!("oslo-shaped lapin server: {error}");
+                }
+            });
+        }
+        Ok(())
+    }
+
+    /// A caller: a publishing connection, and a reply queue consumed (with acks) on another.
+    async fn caller(url: &str) -> Result<Arc<Self>, Failure> {
+        let publisher = Self::confirming_channel(url).await?;
+        let replies = lapin_channel(url).await?;
+        let reply_queue = format!("reply_{}", uuid::Uuid::new_v4().simple());
+        let mut consumer = lapin_consumer(&replies, &reply_queue, 64).await?;
+        let waiters: Arc<Mutex<HashMap<String, oneshot::Sender<Vec<u8>>>>> = Arc::default();
+        let routing = waiters.clone();
+        tokio::spawn(async move {
+            while let Some(Ok(delivery)) = consumer.next().await {
+                let Ok(reply) = Self::unwrap(&delivery.data) else { continue };
+                let waiter =
+                    reply["_msg_id"].as_str().and_then(|id| routing.lock().expect("not poisoned").remove(id));
+                if let Some(waiter) = waiter {
+                    let _ = waiter.send(delivery.data);
+                }
+                let _ = delivery.acker.ack(BasicAckOptions::default()).await;
+            }
+        });
+        Ok(Arc::new(Self { publisher, reply_queue, waiters, next_id: AtomicU64::new(0) }))
+    }
+
+    async fn call(&self, topic: &str, payload: &str) -> Result<String, Failure> {
+        let msg_id = self.next_id.fetch_add(1, Ordering::Relaxed).to_string();
+        let (sender, receiver) = oneshot::channel();
+        self.waiters.lock().expect("not poisoned").insert(msg_id.clone(), sender);
+        let body = Self::envelope(&json!({
+            "method": "echo",
+            "args": {"payload": payload},
+            "_msg_id": msg_id,
+            "_reply_q": self.reply_queue,
+        }))?;
+        let ttl = CALL_TIMEOUT.as_millis().to_string();
+        let properties = BasicProperties::default().with_expiration(ttl.into());
+        Self::publish(&self.publisher, OSLO_SHAPED_EXCHANGE, topic, false, &body, properties).await?;
+        let reply = Self::unwrap(&tokio::time::timeout(CALL_TIMEOUT, receiver).await??)?;
+        match reply["result"].as_str() {
+            Some(result) => Ok(result.to_owned()),
+            None => Err("a reply without a result".into()),
+        }
+    }
+}
+
 /// Publishes `count` bodies to `queue` with publisher confirms, `PUBLISH_WINDOW` unconfirmed at
 /// most: the limit's confirmed, pipelined publish rate.
 async fn lapin_publish_confirmed(url: &str, queue: &str, payload: &str, count: usize) -> Result<(), Failure> {
@@ -375,6 +545,7 @@ async fn lapin_publish_confirmed(url: &str, queue: &str, payload: &str, count: u
 #[derive(Clone)]
 enum Caller {
     Lapin(Arc<LapinCaller>, Arc<str>),
+    Oslo(Arc<OsloShaped>, Arc<str>),
     Courier(Arc<AsyncEchoClient>),
 }
 
@@ -382,6 +553,7 @@ impl Caller {
     async fn echo(&self, payload: &str) -> Result<(), Failure> {
         let result = match self {
             Self::Lapin(caller, topic) => caller.call(topic, payload).await?,
+            Self::Oslo(caller, topic) => caller.call(topic, payload).await?,
             Self::Courier(client) => client.echo(&Context::new(), payload.to_owned()).await?,
         };
         if result.len() == payload.len() { Ok(()) } else { Err("the echo changed the payload".into()) }
@@ -399,7 +571,7 @@ pub async fn drive(
 ) -> Result<Outcome, Failure> {
     let payload: Arc<str> = "x".repeat(size).into();
     let transport = match implementation {
-        Implementation::Limit => None,
+        Implementation::Limit | Implementation::LimitOslo => None,
         _ => Some(courier::connect(url).await?),
     };
     let client = transport.as_ref().map(|transport| {
@@ -438,6 +610,9 @@ pub async fn drive(
         _ => {
             let caller = match client {
                 Some(client) => Caller::Courier(Arc::new(client)),
+                None if implementation == Implementation::LimitOslo => {
+                    Caller::Oslo(OsloShaped::caller(url).await?, topic.into())
+                }
                 None => Caller::Lapin(LapinCaller::connect(url).await?, topic.into()),
             };
             for _ in 0..WARMUP_CALLS {
