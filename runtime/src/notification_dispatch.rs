@@ -156,14 +156,29 @@ impl BatchHandler for NotificationHandler {
                 .map(|(priority, items)| {
                     let (messages, deliveries): (Vec<_>, Vec<_>) =
                         items.into_iter().map(|t| (t.message, t.delivery)).unzip();
-                    let steps = self.callbacks[priority as usize]
+                    let callbacks = &self.callbacks[priority as usize];
+                    // The last endpoint takes the messages themselves, the others copies (a
+                    // copy for every message showed in profiles).
+                    let mut messages = Some(messages);
+                    let steps = callbacks
                         .iter()
-                        .filter_map(|callback| {
-                            let passing: Vec<NotificationMessage> = match &callback.filter {
-                                Some(filter) => {
-                                    messages.iter().filter(|m| filter.matches(m)).cloned().collect()
+                        .enumerate()
+                        .filter_map(|(index, callback)| {
+                            let filter = callback.filter.as_ref();
+                            let passing: Vec<NotificationMessage> = if index + 1 == callbacks.len() {
+                                let owned = messages.take().unwrap_or_default();
+                                match filter {
+                                    Some(filter) => owned.into_iter().filter(|m| filter.matches(m)).collect(),
+                                    None => owned,
                                 }
-                                None => messages.clone(),
+                            } else {
+                                let shared = messages.as_deref().unwrap_or_default();
+                                match filter {
+                                    Some(filter) => {
+                                        shared.iter().filter(|m| filter.matches(m)).cloned().collect()
+                                    }
+                                    None => shared.to_vec(),
+                                }
                             };
                             (!passing.is_empty()).then(|| (callback.clone(), passing))
                         })
