@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use courier_runtime::error::TransportError;
 use courier_runtime::transport::{PendingReply, ReplySendError, ReplySender};
-use courier_runtime::wire::{self, Reply};
+use courier_runtime::wire;
 use futures::{FutureExt, StreamExt};
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::{Acker, Connection, Consumer};
@@ -289,7 +289,7 @@ impl ReplyHub {
     }
 
     fn handle(&self, data: &[u8]) {
-        let reply = match wire::decode_body(data).and_then(Reply::from_message) {
+        let reply = match wire::decode_reply(data) {
             Ok(reply) => reply,
             Err(error) => {
                 tracing::warn!(%error, queue = %self.queue.name, "dropping an undecodable reply");

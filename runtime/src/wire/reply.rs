@@ -81,19 +81,40 @@ impl Reply {
     /// [`WireError::Malformed`] when the failure cannot be read.
     pub fn from_message(message: Message) -> Result<Self, WireError> {
         // One pass, moving each value out; checked afterwards in the order errors were found.
-        let (mut result, mut failure, mut ending, mut msg_id, mut unique_id) = (None, None, None, None, None);
+        let mut fields = ReplyFields::default();
         for (key, value) in message {
             let slot = match key.as_str() {
-                "result" => &mut result,
-                "failure" => &mut failure,
-                "ending" => &mut ending,
-                "_msg_id" => &mut msg_id,
-                "_unique_id" => &mut unique_id,
+                "result" => &mut fields.result,
+                "failure" => &mut fields.failure,
+                "ending" => &mut fields.ending,
+                "_msg_id" => &mut fields.msg_id,
+                "_unique_id" => &mut fields.unique_id,
                 _ => continue,
             };
             *slot = Some(value);
         }
-        let failure = match failure {
+        fields.into_reply()
+    }
+}
+
+/// A reply's fields as they are on the wire: what [`Reply::from_message`] picks from a map, or
+/// what [`decode_reply`](super::decode_reply) reads straight from the JSON (no map: unknown
+/// keys are skipped; `null` reads as absent, which every field treats alike).
+#[derive(Default, Deserialize)]
+pub(super) struct ReplyFields {
+    result: Option<Value>,
+    failure: Option<Value>,
+    ending: Option<Value>,
+    #[serde(rename = "_msg_id")]
+    msg_id: Option<Value>,
+    #[serde(rename = "_unique_id")]
+    unique_id: Option<Value>,
+}
+
+impl ReplyFields {
+    /// A missing `ending` means `false`; `failure` may be a JSON string (oslo) or an object.
+    pub(super) fn into_reply(self) -> Result<Reply, WireError> {
+        let failure = match self.failure {
             None | Some(Value::Null) => None,
             Some(Value::String(text)) => Some(Failure::from_json_str(&text)?),
             Some(value @ Value::Object(_)) => Some(Failure::from_value(value)?),
@@ -101,12 +122,12 @@ impl Reply {
                 return Err(WireError::Malformed(format!("`failure` must be a string, not {other}")));
             }
         };
-        Ok(Self {
-            result: result.unwrap_or(Value::Null),
+        Ok(Reply {
+            result: self.result.unwrap_or(Value::Null),
             failure,
-            ending: ending.and_then(|v| v.as_bool()).unwrap_or(false),
-            msg_id: string_field(msg_id, "_msg_id")?,
-            unique_id: string_field(unique_id, "_unique_id")?,
+            ending: self.ending.and_then(|v| v.as_bool()).unwrap_or(false),
+            msg_id: string_field(self.msg_id, "_msg_id")?,
+            unique_id: string_field(self.unique_id, "_unique_id")?,
         })
     }
 }
