@@ -286,20 +286,37 @@ impl RpcClient {
                 metrics::client_timeout(&topic, method);
                 Error::Timeout { msg_id: msg_id.clone(), topic: topic.clone(), timeout: self.timeout }
             };
+            // One timer for publishing and waiting: each timer set costs the runtime's timer
+            // driver a wake-up when it is the earliest.
+            let expiry = tokio::time::sleep_until(deadline);
+            tokio::pin!(expiry);
             let publish = self.transport.call(&self.target, request, &options);
             // The transport keeps a deadline of its own, a moment after ours; when the two fire
             // together its "timed out" is this call's timeout.
-            let mut pending = match tokio::time::timeout_at(deadline, publish).await {
-                Err(_) | Ok(Err(TransportError::TimedOut(_))) => return Err(timed_out()),
-                Ok(result) => result?,
+            let mut pending = tokio::select! {
+                biased;
+                published = publish => match published {
+                    Err(TransportError::TimedOut(_)) => return Err(timed_out()),
+                    result => result?,
+                },
+                () = &mut expiry => return Err(timed_out()),
             };
             let mut monitor_deadline = self.call_monitor_timeout.map(|t| Instant::now() + t);
             loop {
-                let wait_until = monitor_deadline.map_or(deadline, |m| m.min(deadline));
-                let reply = match tokio::time::timeout_at(wait_until, pending.recv()).await {
-                    Err(_) => return Err(timed_out()),
-                    Ok(None) => return Err(TransportError::Closed.into()),
-                    Ok(Some(reply)) => reply?,
+                let received = match monitor_deadline {
+                    None => tokio::select! {
+                        biased;
+                        received = pending.recv() => Some(received),
+                        () = &mut expiry => None,
+                    },
+                    Some(monitor) => {
+                        tokio::time::timeout_at(monitor.min(deadline), pending.recv()).await.ok()
+                    }
+                };
+                let reply = match received {
+                    None => return Err(timed_out()),
+                    Some(None) => return Err(TransportError::Closed.into()),
+                    Some(Some(reply)) => reply?,
                 };
                 if reply.is_heartbeat() {
                     tracing::trace!("call-monitor heartbeat");

@@ -300,15 +300,16 @@ impl ReplyHub {
             tracing::warn!(queue = %self.queue.name, "dropping a reply without `_msg_id`");
             return;
         };
-        let waiter = self.waiters.lock().unwrap_or_else(|e| e.into_inner()).get(&msg_id).cloned();
+        let ending = reply.ending;
+        // A final reply takes its waiter out; a heartbeat leaves it for the reply.
+        let waiter = {
+            let mut waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
+            if ending { waiters.remove(&msg_id) } else { waiters.get(&msg_id).cloned() }
+        };
         let Some(waiter) = waiter else {
             tracing::info!(%msg_id, "no call is waiting for this reply (it timed out or was dropped); discarding it");
             return;
         };
-        let ending = reply.ending;
-        if ending {
-            self.forget(&msg_id);
-        }
         match waiter.try_send(Ok(reply)) {
             Ok(()) => {}
             Err(ReplySendError::Full(reply)) if ending => {

@@ -130,13 +130,14 @@ pub fn decode_body(body: &[u8]) -> Result<Message, WireError> {
 /// # Errors
 /// As [`decode_body`] and [`Reply::from_message`].
 pub fn decode_reply(body: &[u8]) -> Result<Reply, WireError> {
-    // Only an object: a struct would also read from a JSON array. A repeated key is an error
-    // here, so such a body takes the general path, where the last value wins.
-    if let Some(inner) = canonical_envelope(body)
-        && inner.trim_ascii_start().first() == Some(&b'{')
-        && let Ok(fields) = serde_json::from_slice::<reply::ReplyFields>(&inner)
-    {
-        return fields.into_reply();
+    if let Some(inner) = canonical_envelope(body) {
+        let mut deserializer = serde_json::Deserializer::from_slice(&inner);
+        let read = serde::Deserializer::deserialize_map(&mut deserializer, reply::ReplyFields::default())
+            .and_then(|fields| deserializer.end().map(|()| fields));
+        // Anything else (not an object, not JSON) takes the map path, which says which error.
+        if let Ok(fields) = read {
+            return fields.into_reply();
+        }
     }
     decode_body(body).and_then(Reply::from_message)
 }

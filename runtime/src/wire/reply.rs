@@ -98,17 +98,57 @@ impl Reply {
 }
 
 /// A reply's fields as they are on the wire: what [`Reply::from_message`] picks from a map, or
-/// what [`decode_reply`](super::decode_reply) reads straight from the JSON (no map: unknown
-/// keys are skipped; `null` reads as absent, which every field treats alike).
-#[derive(Default, Deserialize)]
+/// what [`decode_reply`](super::decode_reply) reads straight from the JSON object, without a
+/// map: every value is still parsed (and so checked) as the map path parses it, other keys'
+/// too, and a repeated key takes the last value.
+#[derive(Default)]
 pub(super) struct ReplyFields {
     result: Option<Value>,
     failure: Option<Value>,
     ending: Option<Value>,
-    #[serde(rename = "_msg_id")]
     msg_id: Option<Value>,
-    #[serde(rename = "_unique_id")]
     unique_id: Option<Value>,
+}
+
+/// A reply key, read without allocating it.
+#[derive(Deserialize)]
+enum ReplyKey {
+    #[serde(rename = "result")]
+    Result,
+    #[serde(rename = "failure")]
+    Failure,
+    #[serde(rename = "ending")]
+    Ending,
+    #[serde(rename = "_msg_id")]
+    MsgId,
+    #[serde(rename = "_unique_id")]
+    UniqueId,
+    #[serde(other)]
+    Other,
+}
+
+impl<'de> serde::de::Visitor<'de> for ReplyFields {
+    type Value = Self;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(mut self, mut entries: A) -> Result<Self, A::Error> {
+        while let Some(key) = entries.next_key::<ReplyKey>()? {
+            let value = entries.next_value::<Value>()?;
+            let slot = match key {
+                ReplyKey::Result => &mut self.result,
+                ReplyKey::Failure => &mut self.failure,
+                ReplyKey::Ending => &mut self.ending,
+                ReplyKey::MsgId => &mut self.msg_id,
+                ReplyKey::UniqueId => &mut self.unique_id,
+                ReplyKey::Other => continue,
+            };
+            *slot = Some(value);
+        }
+        Ok(self)
+    }
 }
 
 impl ReplyFields {
