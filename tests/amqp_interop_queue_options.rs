@@ -59,12 +59,20 @@ async fn both_ways(
         .cast(&Context::new(), "echo", args)
         .await
         .expect("courier's fanout");
-    for marker in [&from_python, &from_courier] {
-        py_server
-            .wait_json(PATIENCE, &format!("the Python server's fanout {marker}"), |v| {
-                v["event"] == "handled" && v["payload"] == *marker
+    // Each server runs the two casts concurrently: they may start in either order.
+    let markers = [from_python, from_courier];
+    let mut seen_by_python = Vec::new();
+    while seen_by_python.len() < markers.len() {
+        let handled = py_server
+            .wait_json(PATIENCE, &format!("the Python server's fanouts {markers:?}"), |v| {
+                v["event"] == "handled" && markers.contains(&v["payload"])
             })
             .await;
+        if !seen_by_python.contains(&handled["payload"]) {
+            seen_by_python.push(handled["payload"].clone());
+        }
+    }
+    for marker in &markers {
         rs_server.wait_call(&format!("courier's fanout {marker}"), |c| c.args["payload"] == *marker).await;
     }
 }

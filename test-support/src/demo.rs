@@ -19,6 +19,9 @@ pub struct DemoServer {
     pub server: courier::RpcServer,
     /// The calls its `Demo` endpoint starts.
     pub calls: broadcast::Receiver<Handled>,
+    /// Calls taken off `calls` by a [`wait_call`](Self::wait_call) that wanted another: a later
+    /// wait finds them here (messages run concurrently, so they may start in any order).
+    unclaimed: Vec<Handled>,
 }
 
 impl DemoServer {
@@ -32,16 +35,21 @@ impl DemoServer {
             .build()
             .expect("a valid server");
         server.start().await.expect("the demo server starts consuming");
-        Self { server, calls }
+        Self { server, calls, unclaimed: Vec::new() }
     }
 
-    /// The next call its endpoint started that matches.
+    /// The first call its endpoint started that matches and that no earlier wait returned, in
+    /// the order they started.
     pub async fn wait_call(&mut self, what: &str, pred: impl Fn(&Handled) -> bool) -> Handled {
+        if let Some(at) = self.unclaimed.iter().position(&pred) {
+            return self.unclaimed.remove(at);
+        }
+        let (calls, unclaimed) = (&mut self.calls, &mut self.unclaimed);
         let wait = async {
             loop {
-                match self.calls.recv().await {
+                match calls.recv().await {
                     Ok(call) if pred(&call) => return call,
-                    Ok(_) => {}
+                    Ok(call) => unclaimed.push(call),
                     Err(broadcast::error::RecvError::Lagged(_)) => {}
                     Err(broadcast::error::RecvError::Closed) => panic!("the demo endpoint is gone"),
                 }
