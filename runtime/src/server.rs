@@ -430,6 +430,70 @@ impl Handler for RpcHandler {
     }
 }
 
+/// Counts a call its caller gave up on, and stops its heartbeats: it gets no reply.
+fn unanswered(consumer: &str, method: &str, heartbeats: Option<JoinHandle<()>>) {
+    metrics::rejected(consumer, method, Rejection::Expired);
+    if let Some(heartbeats) = heartbeats {
+        heartbeats.abort();
+    }
+}
+
+fn log_expired(msg_id: Option<&str>, method: &str) {
+    tracing::warn!(
+        msg_id = msg_id.unwrap_or_default(),
+        method,
+        "not running a call whose caller has given up (its timeout passed before it could run)"
+    );
+}
+
+/// Records a decoded request's ids and method in the current (message) span.
+fn record_request(request: &Request) {
+    let span = Span::current();
+    if span.is_disabled() {
+        return;
+    }
+    if let Some(id) = request.msg_id.as_deref().or(request.unique_id.as_deref()) {
+        span.record("messaging.message.id", id);
+    }
+    span.record("rpc.method", request.method.as_str());
+    if let Some(id) = request.context.request_id() {
+        span.record("request_id", id);
+    }
+    if let Some(id) = request.context.global_request_id() {
+        span.record("global_request_id", id);
+    }
+}
+
+/// For a redelivered call already seen: acknowledges it and answers with the kept reply (none
+/// while the first run still goes on; that run replies). False when the call is not known.
+async fn answered_before(
+    core: &Arc<Core<RpcHandler>>,
+    route: &Route,
+    request: &Request,
+    delivery: &dyn Delivery,
+) -> bool {
+    let Some((reply_q, msg_id)) = reply_address(request) else { return false };
+    let Some(seen) = core.handler.replies.get(&msg_id) else { return false };
+    metrics::rejected(&core.consumer, route.method.name, Rejection::Redelivered);
+    Settlement::Ack.settle(delivery).await;
+    match seen {
+        Seen::Running => {
+            tracing::info!(%msg_id, "a redelivered call is still running; its run will reply");
+        }
+        Seen::Replied(reply) => {
+            tracing::info!(%msg_id, "answering a redelivered call with the reply it already got");
+            reply_later(core, reply_q, reply);
+        }
+    }
+    true
+}
+
+/// Sends a reply from a task of its own that the drain waits for.
+fn reply_later(core: &Arc<Core<RpcHandler>>, reply_q: String, reply: Reply) {
+    let task_core = Arc::clone(core);
+    core.spawn(async move { task_core.handler.send_reply(&reply_q, reply).await });
+}
+
 impl RpcHandler {
     /// Runs an acknowledged request and replies to it.
     async fn respond(
@@ -543,73 +607,7 @@ impl RpcHandler {
         // Released only now, so `wait()` also waits for the reply to go out.
         drop(admission);
     }
-}
 
-/// Counts a call its caller gave up on, and stops its heartbeats: it gets no reply.
-fn unanswered(consumer: &str, method: &str, heartbeats: Option<JoinHandle<()>>) {
-    metrics::rejected(consumer, method, Rejection::Expired);
-    if let Some(heartbeats) = heartbeats {
-        heartbeats.abort();
-    }
-}
-
-fn log_expired(msg_id: Option<&str>, method: &str) {
-    tracing::warn!(
-        msg_id = msg_id.unwrap_or_default(),
-        method,
-        "not running a call whose caller has given up (its timeout passed before it could run)"
-    );
-}
-
-/// Records a decoded request's ids and method in the current (message) span.
-fn record_request(request: &Request) {
-    let span = Span::current();
-    if span.is_disabled() {
-        return;
-    }
-    if let Some(id) = request.msg_id.as_deref().or(request.unique_id.as_deref()) {
-        span.record("messaging.message.id", id);
-    }
-    span.record("rpc.method", request.method.as_str());
-    if let Some(id) = request.context.request_id() {
-        span.record("request_id", id);
-    }
-    if let Some(id) = request.context.global_request_id() {
-        span.record("global_request_id", id);
-    }
-}
-
-/// For a redelivered call already seen: acknowledges it and answers with the kept reply (none
-/// while the first run still goes on; that run replies). False when the call is not known.
-async fn answered_before(
-    core: &Arc<Core<RpcHandler>>,
-    route: &Route,
-    request: &Request,
-    delivery: &dyn Delivery,
-) -> bool {
-    let Some((reply_q, msg_id)) = reply_address(request) else { return false };
-    let Some(seen) = core.handler.replies.get(&msg_id) else { return false };
-    metrics::rejected(&core.consumer, route.method.name, Rejection::Redelivered);
-    Settlement::Ack.settle(delivery).await;
-    match seen {
-        Seen::Running => {
-            tracing::info!(%msg_id, "a redelivered call is still running; its run will reply");
-        }
-        Seen::Replied(reply) => {
-            tracing::info!(%msg_id, "answering a redelivered call with the reply it already got");
-            reply_later(core, reply_q, reply);
-        }
-    }
-    true
-}
-
-/// Sends a reply from a task of its own that the drain waits for.
-fn reply_later(core: &Arc<Core<RpcHandler>>, reply_q: String, reply: Reply) {
-    let task_core = Arc::clone(core);
-    core.spawn(async move { task_core.handler.send_reply(&reply_q, reply).await });
-}
-
-impl RpcHandler {
     /// Deserializes the arguments and binds them (with the serializer applied to the result).
     fn bind(
         &self,
