@@ -9,8 +9,8 @@
 // What differs between the two is a `Handler`: how a delivery decodes into work, how the work
 // runs, and the `AckPolicy`. RPC requests are acknowledged on admission (oslo's ack on
 // receipt; sent by the handler from the message's task before it runs), so the consumer stops
-// consuming at `stop`; notifications are acknowledged after their endpoints ran. Either way the consumer
-// is dropped only after the drain, so late acks still reach the broker.
+// consuming at `stop`; notifications are acknowledged after their endpoints ran. Either way
+// the consumer is dropped only after the drain, so late acks still reach the broker.
 
 use std::future::Future;
 use std::sync::Arc;

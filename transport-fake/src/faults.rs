@@ -77,14 +77,29 @@ pub(crate) struct FaultState {
     fail: [AtomicUsize; 4],
     drop: [AtomicUsize; 4],
     redeliver: AtomicUsize,
-    delay_nanos: AtomicU64,
-    settle_delay_nanos: AtomicU64,
+    delivery_delay: DelayCell,
+    settle_delay: DelayCell,
     reorder: AtomicBool,
     /// Bumped by every `cancel_consumers`; a listener created before ends.
     cancel_epoch: AtomicU64,
     listeners: Mutex<Vec<Weak<Notify>>>,
     unsettled: Mutex<Vec<Weak<Unsettled>>>,
     stats: Mutex<FaultStats>,
+}
+
+/// An armed delay, shared between threads; zero is off.
+#[derive(Debug, Default)]
+struct DelayCell(AtomicU64);
+
+impl DelayCell {
+    fn set(&self, delay: Duration) {
+        self.0.store(u64::try_from(delay.as_nanos()).unwrap_or(u64::MAX), Ordering::Release);
+    }
+
+    fn get(&self) -> Option<Duration> {
+        let nanos = self.0.load(Ordering::Acquire);
+        (nanos > 0).then(|| Duration::from_nanos(nanos))
+    }
 }
 
 /// Builds an in-memory transport together with its fault handle.
@@ -124,8 +139,7 @@ impl Faults {
     /// Holds every delivery to this transport's listeners for `delay` (tokio time) before the
     /// listener sees it; `Duration::ZERO` turns it off.
     pub fn delay_deliveries(&self, delay: Duration) {
-        let nanos = u64::try_from(delay.as_nanos()).unwrap_or(u64::MAX);
-        self.state.delay_nanos.store(nanos, Ordering::Release);
+        self.state.delivery_delay.set(delay);
     }
 
     /// Makes every ack, requeue and reject of this transport's listeners take `delay` (tokio
@@ -150,8 +164,7 @@ impl Faults {
     /// # }
     /// ```
     pub fn delay_settles(&self, delay: Duration) {
-        let nanos = u64::try_from(delay.as_nanos()).unwrap_or(u64::MAX);
-        self.state.settle_delay_nanos.store(nanos, Ordering::Release);
+        self.state.settle_delay.set(delay);
     }
 
     /// While on, this transport's listeners take the newest waiting message first instead of
@@ -246,13 +259,11 @@ impl FaultState {
     }
 
     pub(crate) fn delay(&self) -> Option<Duration> {
-        let nanos = self.delay_nanos.load(Ordering::Acquire);
-        (nanos > 0).then(|| Duration::from_nanos(nanos))
+        self.delivery_delay.get()
     }
 
     pub(crate) fn settle_delay(&self) -> Option<Duration> {
-        let nanos = self.settle_delay_nanos.load(Ordering::Acquire);
-        (nanos > 0).then(|| Duration::from_nanos(nanos))
+        self.settle_delay.get()
     }
 
     pub(crate) fn reorder(&self) -> bool {
