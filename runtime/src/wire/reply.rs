@@ -83,15 +83,7 @@ impl Reply {
         // One pass, moving each value out; checked afterwards in the order errors were found.
         let mut fields = ReplyFields::default();
         for (key, value) in message {
-            let slot = match key.as_str() {
-                "result" => &mut fields.result,
-                "failure" => &mut fields.failure,
-                "ending" => &mut fields.ending,
-                "_msg_id" => &mut fields.msg_id,
-                "_unique_id" => &mut fields.unique_id,
-                _ => continue,
-            };
-            *slot = Some(value);
+            fields.set(ReplyKey::named(&key), value);
         }
         fields.into_reply()
     }
@@ -111,20 +103,46 @@ pub(super) struct ReplyFields {
 }
 
 /// A reply key, read without allocating it.
-#[derive(Deserialize)]
+#[derive(Clone, Copy)]
 enum ReplyKey {
-    #[serde(rename = "result")]
     Result,
-    #[serde(rename = "failure")]
     Failure,
-    #[serde(rename = "ending")]
     Ending,
-    #[serde(rename = "_msg_id")]
     MsgId,
-    #[serde(rename = "_unique_id")]
     UniqueId,
-    #[serde(other)]
+    /// A key replies do not have (skipped).
     Other,
+}
+
+impl ReplyKey {
+    fn named(name: &str) -> Self {
+        match name {
+            "result" => Self::Result,
+            "failure" => Self::Failure,
+            "ending" => Self::Ending,
+            "_msg_id" => Self::MsgId,
+            "_unique_id" => Self::UniqueId,
+            _ => Self::Other,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ReplyKey {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Name;
+        impl serde::de::Visitor<'_> for Name {
+            type Value = ReplyKey;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a key")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<ReplyKey, E> {
+                Ok(ReplyKey::named(name))
+            }
+        }
+        deserializer.deserialize_identifier(Name)
+    }
 }
 
 impl<'de> serde::de::Visitor<'de> for ReplyFields {
@@ -136,22 +154,28 @@ impl<'de> serde::de::Visitor<'de> for ReplyFields {
 
     fn visit_map<A: serde::de::MapAccess<'de>>(mut self, mut entries: A) -> Result<Self, A::Error> {
         while let Some(key) = entries.next_key::<ReplyKey>()? {
+            // Parsed even when skipped, so a bad value fails here as it fails in a map.
             let value = entries.next_value::<Value>()?;
-            let slot = match key {
-                ReplyKey::Result => &mut self.result,
-                ReplyKey::Failure => &mut self.failure,
-                ReplyKey::Ending => &mut self.ending,
-                ReplyKey::MsgId => &mut self.msg_id,
-                ReplyKey::UniqueId => &mut self.unique_id,
-                ReplyKey::Other => continue,
-            };
-            *slot = Some(value);
+            self.set(key, value);
         }
         Ok(self)
     }
 }
 
 impl ReplyFields {
+    /// Keeps `value` as the field `key` names (the last one wins); other keys are skipped.
+    fn set(&mut self, key: ReplyKey, value: Value) {
+        let slot = match key {
+            ReplyKey::Result => &mut self.result,
+            ReplyKey::Failure => &mut self.failure,
+            ReplyKey::Ending => &mut self.ending,
+            ReplyKey::MsgId => &mut self.msg_id,
+            ReplyKey::UniqueId => &mut self.unique_id,
+            ReplyKey::Other => return,
+        };
+        *slot = Some(value);
+    }
+
     /// A missing `ending` means `false`; `failure` may be a JSON string (oslo) or an object.
     pub(super) fn into_reply(self) -> Result<Reply, WireError> {
         let failure = match self.failure {
