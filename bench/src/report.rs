@@ -7,7 +7,7 @@ use std::path::Path;
 use plotters::prelude::*;
 
 use crate::roles::Outcome;
-use crate::{BROKER_SCENARIOS, Implementation, SIZES, Scenario};
+use crate::{BROKER_IMPLEMENTATIONS, BROKER_SCENARIOS, Implementation, SIZES, Scenario};
 
 /// One measurement.
 pub struct Record {
@@ -155,13 +155,7 @@ pub fn table(records: &[Record], runs: usize, smoke: bool) -> String {
     let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|");
     for size in SIZES {
         for scenario in BROKER_SCENARIOS {
-            for implementation in [
-                Implementation::Limit,
-                Implementation::LimitOslo,
-                Implementation::CourierAsync,
-                Implementation::CourierSync,
-                Implementation::Python,
-            ] {
+            for implementation in BROKER_IMPLEMENTATIONS {
                 let rows = rows(records, scenario, size, implementation, false);
                 if rows.is_empty() {
                     continue;
