@@ -298,11 +298,14 @@ async fn lapin_serve(
     Ok(())
 }
 
+/// A loop caller's calls waiting for their reply bodies, by correlation id.
+type ReplyWaiters = Arc<Mutex<HashMap<String, oneshot::Sender<Vec<u8>>>>>;
+
 /// The limit's client: one exclusive reply queue, replies routed by correlation id.
 struct LapinCaller {
     channel: Channel,
     reply_queue: lapin::types::ShortString,
-    waiters: Arc<Mutex<HashMap<String, oneshot::Sender<Vec<u8>>>>>,
+    waiters: ReplyWaiters,
     next_id: AtomicU64,
 }
 
@@ -317,7 +320,7 @@ impl LapinCaller {
         let mut consumer = channel
             .basic_consume(reply_queue.clone(), "replies".into(), consume, FieldTable::default())
             .await?;
-        let waiters: Arc<Mutex<HashMap<String, oneshot::Sender<Vec<u8>>>>> = Arc::default();
+        let waiters = ReplyWaiters::default();
         let routing = waiters.clone();
         tokio::spawn(async move {
             while let Some(Ok(delivery)) = consumer.next().await {
@@ -370,7 +373,7 @@ const OSLO_SHAPED_EXCHANGE: &str = "courier-bench-oslo-shaped";
 struct OsloShaped {
     publisher: Channel,
     reply_queue: String,
-    waiters: Arc<Mutex<HashMap<String, oneshot::Sender<Vec<u8>>>>>,
+    waiters: ReplyWaiters,
     next_id: AtomicU64,
 }
 
@@ -476,7 +479,7 @@ impl OsloShaped {
         let replies = lapin_channel(url).await?;
         let reply_queue = format!("reply_{}", uuid::Uuid::new_v4().simple());
         let mut consumer = lapin_consumer(&replies, &reply_queue, 64).await?;
-        let waiters: Arc<Mutex<HashMap<String, oneshot::Sender<Vec<u8>>>>> = Arc::default();
+        let waiters = ReplyWaiters::default();
         let routing = waiters.clone();
         tokio::spawn(async move {
             while let Some(Ok(delivery)) = consumer.next().await {
