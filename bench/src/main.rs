@@ -64,7 +64,7 @@ impl std::str::FromStr for Scenario {
 
 impl Scenario {
     /// Whether `implementation` takes part in this scenario: the oslo-shaped loop only calls.
-    fn runs(self, implementation: Implementation) -> bool {
+    fn includes(self, implementation: Implementation) -> bool {
         implementation != Implementation::LimitOslo || matches!(self, Self::Sequential | Self::Outstanding(_))
     }
 }
@@ -488,7 +488,7 @@ fn run_all(smoke: bool, runs: usize, url: &str, selection: &Selection) -> Result
             for scenario in BROKER_SCENARIOS.into_iter().filter(|s| selection.runs(&s.to_string())) {
                 for implementation in BROKER_IMPLEMENTATIONS
                     .into_iter()
-                    .filter(|&i| selection.implementation(i) && scenario.runs(i))
+                    .filter(|&i| selection.implementation(i) && scenario.includes(i))
                 {
                     let count = counts.of(scenario, implementation);
                     eprintln!("  {scenario} {size} B: {} x{count}", implementation.name());

@@ -416,10 +416,10 @@ impl Handler for RpcHandler {
         if let (Some(cache), Some(msg_id)) = (&cached, &request.msg_id) {
             cache.running(msg_id);
         }
-        // Boxed: the run holds the method's future, and `join` would move it.
-        let respond = Box::pin(Self::respond(core, route, request, cached, deadline, admission, stopping));
+        let respond = Self::respond(core, route, request, cached, deadline, admission, stopping);
         let Some(ack) = in_flight else { return respond.await };
-        let (acked, ()) = tokio::join!(ack, respond);
+        // Boxed: the run holds the method's future (several KiB), which `join` would move.
+        let (acked, ()) = tokio::join!(ack, Box::pin(respond));
         if let Err(error) = acked {
             tracing::warn!(
                 %error,
